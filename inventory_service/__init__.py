@@ -1,0 +1,1 @@
+"""Inventory service: keeps stock levels and reserves stock for placed orders."""

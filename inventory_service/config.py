@@ -1,0 +1,8 @@
+from typing import ClassVar
+
+from shared.settings import ServiceSettings
+
+
+class InventorySettings(ServiceSettings):
+    service_name: ClassVar[str] = "inventory"
+    default_port: ClassVar[int] = 8001

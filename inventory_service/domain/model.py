@@ -1,0 +1,61 @@
+"""Stock and the reservation rule: an order reserves all of its lines or none of them."""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class StockLevel:
+    sku: str
+    available: int
+    reserved: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    lines: list[Line]
+    levels: list[StockLevel]  # the levels after the reservation
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    lines: list[Line]
+    reason: str
+
+
+def merge_lines(lines: Iterable[Line]) -> list[Line]:
+    """One line per sku (quantities summed), in sku order: the order in which rows are
+    locked, so that two reservations can never deadlock each other."""
+    totals: dict[str, int] = {}
+    for line in lines:
+        totals[line.sku] = totals.get(line.sku, 0) + line.quantity
+    return [Line(sku, totals[sku]) for sku in sorted(totals)]
+
+
+def reserve(levels: Mapping[str, StockLevel], lines: Iterable[Line]) -> Reserved | Rejected:
+    wanted = merge_lines(lines)
+    unknown = [line.sku for line in wanted if line.sku not in levels]
+    if unknown:
+        return Rejected(wanted, f"unknown sku: {', '.join(unknown)}")
+    short = [
+        f"{line.sku} (requested {line.quantity}, available {levels[line.sku].available})"
+        for line in wanted
+        if levels[line.sku].available < line.quantity
+    ]
+    if short:
+        return Rejected(wanted, f"insufficient stock: {'; '.join(short)}")
+    after = [
+        replace(
+            levels[line.sku],
+            available=levels[line.sku].available - line.quantity,
+            reserved=levels[line.sku].reserved + line.quantity,
+        )
+        for line in wanted
+    ]
+    return Reserved(wanted, after)

@@ -1,0 +1,1 @@
+"""Notification service: tells customers what happened to their orders, exactly once per kind."""

@@ -1,0 +1,103 @@
+"""Delivers recorded notifications through a channel, after the transaction that recorded
+them has committed: a notification is never sent for an event that was rolled back.
+
+Rows are leased while being sent, so several instances never send the same one at once;
+a failed send is retried with exponential back-off, and marked failed after the last try.
+"""
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from sqlalchemy import and_, update
+
+from notification_service.adapters.channels import NotificationChannel
+from notification_service.adapters.repository import to_notification
+from notification_service.adapters.tables import notifications
+from notification_service.domain.model import Status
+from shared.db import Database, claim_due, utcnow
+from shared.worker import poll_loop
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        channel: NotificationChannel,
+        *,
+        batch_size: int = 64,
+        max_attempts: int = 8,
+        lease_seconds: float = 30.0,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self._db = db
+        self._channel = channel
+        self._batch_size = batch_size
+        self._max_attempts = max_attempts
+        self._lease = timedelta(seconds=lease_seconds)
+        self._poll_interval = poll_interval
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        await poll_loop(
+            self._dispatch_all, self._wake, self._poll_interval, "notification dispatch"
+        )
+
+    async def _dispatch_all(self) -> None:
+        while await self.dispatch_once() == self._batch_size:
+            pass
+
+    async def dispatch_once(self) -> int:
+        t = notifications
+        async with self._db.transaction() as conn:
+            rows = await claim_due(
+                conn,
+                t,
+                ready=and_(t.c.status == Status.PENDING.value, t.c.recipient.is_not(None)),
+                lease_until=utcnow() + self._lease,
+                limit=self._batch_size,
+            )
+        for row in rows:
+            notification = to_notification(row)
+            try:
+                await self._channel.send(notification)
+            except Exception as exc:
+                await self._failed(row.id, row.attempts + 1, exc)
+            else:
+                async with self._db.transaction() as conn:
+                    await conn.execute(
+                        update(t)
+                        .where(t.c.id == row.id)
+                        .values(
+                            status=Status.SENT.value, sent_at=utcnow(), attempts=row.attempts + 1
+                        )
+                    )
+        return len(rows)
+
+    async def _failed(self, notification_id: object, attempts: int, exc: Exception) -> None:
+        t = notifications
+        final = attempts >= self._max_attempts
+        delay = timedelta(seconds=min(2 ** (attempts - 1), 300))
+        log.warning(
+            "sending notification %s failed (attempt %d%s): %r",
+            notification_id,
+            attempts,
+            ", giving up" if final else "",
+            exc,
+        )
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                update(t)
+                .where(t.c.id == notification_id)
+                .values(
+                    status=Status.FAILED.value if final else Status.PENDING.value,
+                    attempts=attempts,
+                    claimed_until=utcnow() + delay,
+                    last_error=repr(exc)[:1000],
+                )
+            )

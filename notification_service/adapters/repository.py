@@ -1,0 +1,75 @@
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import Row, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from notification_service.adapters.tables import contacts, notifications
+from notification_service.domain.model import Kind, Notification, Status, compose, recipient_for
+from shared.db import insert_ignoring_duplicates, utcnow
+
+
+class NotificationRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def remember_contact(self, order_id: UUID, customer_id: str, email: str | None) -> None:
+        await self._conn.execute(
+            insert_ignoring_duplicates(self._conn, contacts).values(
+                order_id=order_id, customer_id=customer_id, email=email, created_at=utcnow()
+            )
+        )
+        # Outcomes that arrived before the order itself were waiting for their recipient.
+        await self._conn.execute(
+            update(notifications)
+            .where(notifications.c.order_id == order_id, notifications.c.recipient.is_(None))
+            .values(recipient=recipient_for(customer_id, email))
+        )
+
+    async def recipient(self, order_id: UUID) -> str | None:
+        row = (
+            await self._conn.execute(select(contacts).where(contacts.c.order_id == order_id))
+        ).first()
+        return recipient_for(row.customer_id, row.email) if row else None
+
+    async def add(self, order_id: UUID, kind: Kind, detail: str | None = None) -> bool:
+        """Record the notification unless one of this kind exists for the order already.
+        Returns whether it was new."""
+        subject, body = compose(kind, order_id, detail)
+        now = utcnow()
+        result = await self._conn.execute(
+            insert_ignoring_duplicates(self._conn, notifications).values(
+                id=uuid4(),
+                order_id=order_id,
+                kind=kind.value,
+                recipient=await self.recipient(order_id),
+                subject=subject,
+                body=body,
+                status=Status.PENDING.value,
+                created_at=now,
+                claimed_until=now,
+                attempts=0,
+            )
+        )
+        return bool(result.rowcount)
+
+    async def list(self, *, order_id: UUID | None, limit: int) -> Sequence[Notification]:
+        query = select(notifications).order_by(notifications.c.created_at.desc()).limit(limit)
+        if order_id is not None:
+            query = query.where(notifications.c.order_id == order_id)
+        return [to_notification(row) for row in await self._conn.execute(query)]
+
+
+def to_notification(row: Row[Any]) -> Notification:
+    return Notification(
+        id=row.id,
+        order_id=row.order_id,
+        kind=Kind(row.kind),
+        recipient=row.recipient,
+        subject=row.subject,
+        body=row.body,
+        status=Status(row.status),
+        created_at=row.created_at,
+        attempts=row.attempts,
+    )

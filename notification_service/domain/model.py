@@ -1,0 +1,53 @@
+"""Notifications: one per (order, kind), addressed to whoever placed the order."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+
+class Kind(StrEnum):
+    ORDER_RECEIVED = "order-received"
+    ORDER_CONFIRMED = "order-confirmed"
+    ORDER_REJECTED = "order-rejected"
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    id: UUID
+    order_id: UUID
+    kind: Kind
+    recipient: str | None
+    subject: str
+    body: str
+    status: Status
+    created_at: datetime
+    attempts: int = 0
+
+
+def recipient_for(customer_id: str, email: str | None) -> str:
+    return email if email else f"customer:{customer_id}"
+
+
+def compose(kind: Kind, order_id: UUID, detail: str | None = None) -> tuple[str, str]:
+    """Subject and text of the message for `kind`."""
+    if kind is Kind.ORDER_RECEIVED:
+        return (
+            f"We received your order {order_id}",
+            f"Thank you! Your order {order_id} is being processed.",
+        )
+    if kind is Kind.ORDER_CONFIRMED:
+        return (
+            f"Your order {order_id} is confirmed",
+            f"Good news: every item of order {order_id} is reserved for you.",
+        )
+    return (
+        f"Your order {order_id} could not be fulfilled",
+        f"We are sorry: order {order_id} was rejected ({detail or 'no reason given'}).",
+    )

@@ -1,0 +1,1 @@
+"""Order service: takes orders over HTTP, publishes OrderPlaced, follows their outcome."""

@@ -1,0 +1,77 @@
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Row, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from order_service.adapters.tables import orders
+from order_service.domain.model import Order, OrderLine, OrderStatus
+
+
+class OrderRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(self, order: Order) -> None:
+        await self._conn.execute(orders.insert().values(**_to_row(order)))
+
+    async def get(self, order_id: UUID, *, for_update: bool = False) -> Order | None:
+        query = select(orders).where(orders.c.id == order_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._conn.execute(query)).first()
+        return _from_row(row) if row else None
+
+    async def get_by_idempotency_key(self, key: str) -> Order | None:
+        row = (
+            await self._conn.execute(select(orders).where(orders.c.idempotency_key == key))
+        ).first()
+        return _from_row(row) if row else None
+
+    async def list(self, *, status: OrderStatus | None, limit: int) -> Sequence[Order]:
+        query = select(orders).order_by(orders.c.created_at.desc()).limit(limit)
+        if status is not None:
+            query = query.where(orders.c.status == status.value)
+        return [_from_row(row) for row in await self._conn.execute(query)]
+
+    async def save_outcome(self, order: Order) -> None:
+        await self._conn.execute(
+            update(orders)
+            .where(orders.c.id == order.id)
+            .values(
+                status=order.status.value,
+                rejection_reason=order.rejection_reason,
+                updated_at=order.updated_at,
+            )
+        )
+
+
+def _to_row(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "customer_id": order.customer_id,
+        "email": order.email,
+        "items": [{"sku": line.sku, "quantity": line.quantity} for line in order.items],
+        "status": order.status.value,
+        "rejection_reason": order.rejection_reason,
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+        "idempotency_key": order.idempotency_key,
+        "request_hash": order.request_hash,
+    }
+
+
+def _from_row(row: Row[Any]) -> Order:
+    return Order(
+        id=row.id,
+        customer_id=row.customer_id,
+        email=row.email,
+        items=[OrderLine(item["sku"], item["quantity"]) for item in row.items],
+        status=OrderStatus(row.status),
+        rejection_reason=row.rejection_reason,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        idempotency_key=row.idempotency_key,
+        request_hash=row.request_hash,
+    )

@@ -1,0 +1,8 @@
+from typing import ClassVar
+
+from shared.settings import ServiceSettings
+
+
+class OrderSettings(ServiceSettings):
+    service_name: ClassVar[str] = "order"
+    default_port: ClassVar[int] = 8000

@@ -1,0 +1,142 @@
+"""The moving parts of one service process, wired once and started in the app's lifespan:
+database, broker connection, outbox relay, consumers and background workers."""
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from sqlalchemy import MetaData, Table
+
+from shared.broker import Broker
+from shared.consumer import Consumer, Subscription
+from shared.contracts import SCHEMAS, EventSchemas
+from shared.db import Database
+from shared.outbox import Outbox
+from shared.settings import ServiceSettings
+from shared.uow import UnitOfWork, unit_of_work
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        metadata: MetaData,
+        *,
+        inbox: Table | None = None,
+        outbox: Table | None = None,
+        subscriptions: Sequence[Subscription] = (),
+        schemas: EventSchemas = SCHEMAS,
+    ) -> None:
+        self.settings = settings
+        self.service = settings.service_name
+        self.metadata = metadata
+        self.db = Database(
+            settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous
+        )
+        self.broker = Broker(
+            settings.amqp_url, name=f"{self.service}-service", retry_delays=settings.retry_delays
+        )
+        self.outbox = (
+            Outbox(
+                self.db,
+                outbox,
+                self.broker,
+                app_id=f"{self.service}-service",
+                batch_size=settings.outbox_batch_size,
+                poll_interval=settings.outbox_poll_interval,
+                lease_seconds=settings.outbox_lease_seconds,
+                retention_seconds=settings.outbox_retention_seconds,
+            )
+            if outbox is not None
+            else None
+        )
+        if subscriptions and inbox is None:
+            raise ValueError("a service that consumes needs an inbox table")
+        self.consumers = [
+            Consumer(
+                subscription,
+                service=f"{self.service}-service",
+                db=self.db,
+                broker=self.broker,
+                inbox_table=inbox,  # type: ignore[arg-type]
+                schemas=schemas,
+                outbox=self.outbox,
+                prefetch_count=settings.prefetch_count,
+                batch_size=settings.consumer_batch_size,
+                retry_delays=settings.retry_delays,
+            )
+            for subscription in subscriptions
+        ]
+        self._background: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._consumers_started = False
+
+    def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        return unit_of_work(self.db, self.outbox)
+
+    def add_background(self, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run `job()` for the life of the process (started with the runtime)."""
+        self._background.append(job)
+
+    async def start(self) -> None:
+        await self.db.create_all(self.metadata)
+        self.broker.start()
+        if self.outbox is not None:
+            self._spawn(self.outbox.run(), "outbox-relay")
+        if self.consumers:
+            self._spawn(self._start_consumers(), "start-consumers")
+        for job in self._background:
+            self._spawn(job(), job.__qualname__)
+        log.info("%s service started (database %s)", self.service, self.db.dialect)
+
+    async def stop(self) -> None:
+        for consumer in self.consumers:
+            await consumer.stop()
+        if self.outbox is not None:
+            await self.outbox.drain(grace_seconds=5.0)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.broker.close()
+        await self.db.dispose()
+        log.info("%s service stopped", self.service)
+
+    async def readiness(self) -> dict[str, bool]:
+        try:
+            await asyncio.wait_for(self.db.ping(), timeout=2.0)
+            database = True
+        except Exception as exc:
+            log.warning("readiness: database check failed: %r", exc)
+            database = False
+        checks = {"database": database, "broker": self.broker.is_ready}
+        if self.consumers:
+            checks["consumers"] = self._consumers_started and all(
+                c.is_running for c in self.consumers
+            )
+        return checks
+
+    async def _start_consumers(self) -> None:
+        connection = await self.broker.connected()
+        waiting = list(self.consumers)
+        while waiting:
+            try:
+                await waiting[0].start(connection)
+                waiting.pop(0)
+            except Exception as exc:
+                log.warning("starting consumer %s failed (%r); retrying", waiting[0].name, exc)
+                await asyncio.sleep(1.0)
+        self._consumers_started = True
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(_report_crash)
+        self._tasks.append(task)
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("background task %s died", task.get_name(), exc_info=task.exception())
