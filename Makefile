@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration test-e2e lint format clean
+.PHONY: install run test test-unit test-integration test-e2e test-compose lint format clean
 
 install: $(STAMP)
 
@@ -20,7 +20,7 @@ run: install
 	$(BIN)/python -m shared.devrun
 
 test: install
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q tests/unit tests/integration tests/e2e
 
 test-unit: install
 	$(BIN)/pytest -q tests/unit
@@ -30,6 +30,10 @@ test-integration: install
 
 test-e2e: install
 	$(BIN)/pytest -q tests/e2e
+
+# The container stack, built and exercised end to end (needs a Docker engine).
+test-compose: install
+	$(BIN)/pytest -q tests/compose
 
 lint: install
 	$(BIN)/ruff check .

@@ -17,7 +17,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 CONTENT_TYPE = "application/cloudevents+json"
-_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+_EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}")
 _JSON_MEDIA = re.compile(r"^(application|text)/([a-z0-9.+-]+\+)?json\s*(;.*)?$", re.IGNORECASE)
 
 
@@ -53,10 +53,12 @@ class CloudEvent(BaseModel):
     def _structured_mode(cls, raw: Any) -> Any:
         if not isinstance(raw, dict):
             raise ValueError("a structured CloudEvent must be a JSON object")
-        if raw.get("specversion") != "1.0":
-            raise ValueError(f"unsupported specversion {raw.get('specversion')!r}, expected '1.0'")
+        if "specversion" not in raw:
+            raise ValueError("missing specversion")
+        if raw["specversion"] != "1.0":
+            raise ValueError(f"unsupported specversion {raw['specversion']!r}, expected '1.0'")
         for name in raw:
-            if name != "data_base64" and not _EXTENSION_NAME.match(name):
+            if name != "data_base64" and not _EXTENSION_NAME.fullmatch(name):
                 raise ValueError(f"invalid attribute name {name!r}")
         if "data_base64" in raw:
             if "data" in raw:
@@ -112,6 +114,11 @@ def new_event(
 
 
 def encode(event: CloudEvent) -> bytes:
+    if isinstance(event.data, bytes):
+        # Binary data travels base64-encoded (CloudEvents JSON format, section 3.1).
+        raw = event.model_dump(mode="json", exclude_none=True, exclude={"data"})
+        raw["data_base64"] = base64.b64encode(event.data).decode()
+        return orjson.dumps(raw)
     return orjson.dumps(event.model_dump(mode="json", exclude_none=True))
 
 

@@ -1,3 +1,4 @@
+import math
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
@@ -51,8 +52,8 @@ class ServiceSettings(BaseSettings):
     @field_validator("retry_delays")
     @classmethod
     def _positive_delays(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        if any(delay <= 0 for delay in value):
-            raise ValueError("every retry delay must be positive")
+        if any(not math.isfinite(delay) or delay < 0.001 for delay in value):
+            raise ValueError("every retry delay must be a finite number of seconds >= 0.001")
         return value
 
     def model_post_init(self, __context: object) -> None:
