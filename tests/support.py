@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import aio_pika
 import asyncpg
@@ -157,6 +157,17 @@ class ServiceProcess:
             self.process.wait()
             raise AssertionError(f"{self.name} did not stop on SIGTERM:\n{self.log()}") from None
 
+    def stopped_cleanly(self) -> bool:
+        """Exited on SIGTERM (uvicorn re-raises it once shut down) after a graceful
+        shutdown, with no traceback on the way."""
+        assert self.process is not None
+        log = self.log()
+        return (
+            self.process.returncode in (0, -signal.SIGTERM)
+            and f"{self.name} service stopped" in log
+            and "Traceback" not in log
+        )
+
     def kill(self) -> None:
         assert self.process is not None
         self.process.kill()
@@ -253,3 +264,23 @@ async def take_all(queue: aio_pika.abc.AbstractQueue) -> list[aio_pika.abc.Abstr
     while (message := await queue.get(fail=False, no_ack=True)) is not None:
         messages.append(message)
     return messages
+
+
+def unacked_in_vhost(vhost_url: str) -> int:
+    """Deliveries held unacknowledged by consumers in the vhost (exact: read from the
+    channels, not from the queue's lagging statistics)."""
+    vhost = unquote(urlsplit(vhost_url).path.lstrip("/"))
+    total = 0
+    for line in rabbitmqctl(
+        "list_channels", "--no-table-headers", "vhost", "messages_unacknowledged"
+    ).splitlines():
+        name, _, count = line.rpartition("\t")
+        if name == vhost and count.strip().isdigit():
+            total += int(count)
+    return total
+
+
+def consumers_on(vhost_url: str, queue: str) -> int:
+    vhost = unquote(urlsplit(vhost_url).path.lstrip("/"))
+    lines = rabbitmqctl("list_consumers", "--vhost", vhost, "--no-table-headers", "queue_name")
+    return sum(1 for line in lines.splitlines() if line.strip() == queue)

@@ -9,11 +9,11 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from sqlalchemy import and_, update
+from sqlalchemy import and_, exists, select, update
 
 from notification_service.adapters.channels import NotificationChannel
-from notification_service.adapters.repository import to_notification
-from notification_service.adapters.tables import notifications
+from notification_service.adapters.repository import to_notification, with_contact
+from notification_service.adapters.tables import contacts, notifications
 from notification_service.domain.model import Status
 from shared.db import Database, claim_due, utcnow
 from shared.worker import poll_loop
@@ -54,14 +54,17 @@ class Dispatcher:
 
     async def dispatch_once(self) -> int:
         t = notifications
+        contact_known = exists().where(contacts.c.order_id == t.c.order_id)
         async with self._db.transaction() as conn:
-            rows = await claim_due(
+            claimed = await claim_due(
                 conn,
                 t,
-                ready=and_(t.c.status == Status.PENDING.value, t.c.recipient.is_not(None)),
+                ready=and_(t.c.status == Status.PENDING.value, contact_known),
                 lease_until=utcnow() + self._lease,
                 limit=self._batch_size,
             )
+            query = with_contact(select(t)).where(t.c.id.in_([row.id for row in claimed]))
+            rows = (await conn.execute(query.order_by(t.c.created_at))).all()
         for row in rows:
             notification = to_notification(row)
             try:
@@ -74,10 +77,13 @@ class Dispatcher:
                         update(t)
                         .where(t.c.id == row.id)
                         .values(
-                            status=Status.SENT.value, sent_at=utcnow(), attempts=row.attempts + 1
+                            status=Status.SENT.value,
+                            recipient=notification.recipient,
+                            sent_at=utcnow(),
+                            attempts=row.attempts + 1,
                         )
                     )
-        return len(rows)
+        return len(claimed)
 
     async def _failed(self, notification_id: object, attempts: int, exc: Exception) -> None:
         t = notifications

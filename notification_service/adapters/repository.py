@@ -2,7 +2,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notification_service.adapters.tables import contacts, notifications
@@ -15,23 +15,14 @@ class NotificationRepository:
         self._conn = conn
 
     async def remember_contact(self, order_id: UUID, customer_id: str, email: str | None) -> None:
+        """Whom to tell about the order. The outcome of an order can arrive before the order
+        itself (they come through different queues): its notification waits, unsent, until
+        the contact is known; the recipient is resolved when it is sent."""
         await self._conn.execute(
             insert_ignoring_duplicates(self._conn, contacts).values(
                 order_id=order_id, customer_id=customer_id, email=email, created_at=utcnow()
             )
         )
-        # Outcomes that arrived before the order itself were waiting for their recipient.
-        await self._conn.execute(
-            update(notifications)
-            .where(notifications.c.order_id == order_id, notifications.c.recipient.is_(None))
-            .values(recipient=recipient_for(customer_id, email))
-        )
-
-    async def recipient(self, order_id: UUID) -> str | None:
-        row = (
-            await self._conn.execute(select(contacts).where(contacts.c.order_id == order_id))
-        ).first()
-        return recipient_for(row.customer_id, row.email) if row else None
 
     async def add(self, order_id: UUID, kind: Kind, detail: str | None = None) -> bool:
         """Record the notification unless one of this kind exists for the order already.
@@ -43,7 +34,7 @@ class NotificationRepository:
                 id=uuid4(),
                 order_id=order_id,
                 kind=kind.value,
-                recipient=await self.recipient(order_id),
+                recipient=None,
                 subject=subject,
                 body=body,
                 status=Status.PENDING.value,
@@ -55,18 +46,33 @@ class NotificationRepository:
         return bool(result.rowcount)
 
     async def list(self, *, order_id: UUID | None, limit: int) -> Sequence[Notification]:
-        query = select(notifications).order_by(notifications.c.created_at.desc()).limit(limit)
+        query = (
+            with_contact(select(notifications))
+            .order_by(notifications.c.created_at.desc())
+            .limit(limit)
+        )
         if order_id is not None:
             query = query.where(notifications.c.order_id == order_id)
         return [to_notification(row) for row in await self._conn.execute(query)]
 
 
+def with_contact(query: Select[Any]) -> Select[Any]:
+    """Add the order's contact (if known yet) to a query of notifications."""
+    return query.add_columns(contacts.c.customer_id, contacts.c.email).outerjoin(
+        contacts, contacts.c.order_id == notifications.c.order_id
+    )
+
+
 def to_notification(row: Row[Any]) -> Notification:
+    """A notification from a row of `with_contact(...)`."""
+    recipient = row.recipient
+    if recipient is None and row.customer_id is not None:
+        recipient = recipient_for(row.customer_id, row.email)
     return Notification(
         id=row.id,
         order_id=row.order_id,
         kind=Kind(row.kind),
-        recipient=row.recipient,
+        recipient=recipient,
         subject=row.subject,
         body=row.body,
         status=Status(row.status),

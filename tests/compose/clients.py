@@ -1,0 +1,107 @@
+"""What a user of the stack reaches: the services' HTTP APIs and RabbitMQ's management API,
+on their published ports. Every wait polls with a deadline."""
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+T = TypeVar("T")
+Json = dict[str, Any]
+FINAL = ("CONFIRMED", "REJECTED")
+
+
+def eventually(
+    probe: Callable[[], T],
+    until: Callable[[T], bool],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.5,
+) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if until(result):
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout:.0f}s; last: {result!r}")
+        time.sleep(interval)
+
+
+def get_json(client: httpx.Client, path: str, **params: Any) -> Any:
+    response = client.get(path, params=params)
+    assert response.status_code == 200, f"GET {path}: {response.status_code} {response.text}"
+    return response.json()
+
+
+def place_orders(order_url: str, bodies: list[Json], concurrency: int = 8) -> list[Json]:
+    """POST every body to /orders, `concurrency` at a time; each must be accepted (202)."""
+
+    async def place_all() -> list[Json]:
+        limit = asyncio.Semaphore(concurrency)
+        async with httpx.AsyncClient(base_url=order_url, timeout=30) as client:
+
+            async def place(body: Json) -> Json:
+                async with limit:
+                    response = await client.post("/orders", json=body)
+                assert response.status_code == 202, f"{body}: {response.text}"
+                order: Json = response.json()
+                return order
+
+            return list(await asyncio.gather(*(place(body) for body in bodies)))
+
+    return asyncio.run(place_all())
+
+
+def final_orders(orders: httpx.Client, ids: Iterable[str], timeout: float = 90) -> dict[str, Json]:
+    """Each order as GET /orders/{id} shows it once it is CONFIRMED or REJECTED."""
+    done: dict[str, Json] = {}
+    pending = list(ids)
+
+    def settle() -> list[str]:
+        for order_id in list(pending):
+            order = get_json(orders, f"/orders/{order_id}")
+            if order["status"] in FINAL:
+                done[order_id] = order
+                pending.remove(order_id)
+        return pending
+
+    eventually(settle, lambda left: not left, timeout=timeout, what="every order final")
+    return done
+
+
+def notification_kinds(notifications: httpx.Client, order_id: str) -> list[str]:
+    found = get_json(notifications, "/notifications", order_id=order_id)
+    return sorted(n["kind"] for n in found)
+
+
+def expected_kinds(status: str) -> list[str]:
+    return sorted(["order-received", f"order-{status.lower()}"])
+
+
+class Management:
+    """RabbitMQ's management HTTP API, vhost "/"."""
+
+    def __init__(self, url: str, user: str, password: str) -> None:
+        self.client = httpx.Client(base_url=f"{url}/api", auth=(user, password), timeout=10)
+
+    def get(self, path: str) -> Any:
+        return get_json(self.client, path)
+
+    def exchange(self, name: str) -> Json:
+        exchange: Json = self.get(f"/exchanges/%2F/{quote(name, safe='')}")
+        return exchange
+
+    def bound_queues(self, exchange: str) -> set[str]:
+        bindings = self.get(f"/exchanges/%2F/{quote(exchange, safe='')}/bindings/source")
+        return {b["destination"] for b in bindings if b["destination_type"] == "queue"}
+
+    def queues(self) -> dict[str, Json]:
+        return {q["name"]: q for q in self.get("/queues/%2F")}
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,68 @@
+"""One compose stack for the whole compose test run: images prepared, built, started and
+healthy before the first test; always taken down (volumes included) after the last. A
+failing test's report carries the state and logs of every container."""
+
+import shutil
+import tempfile
+import time
+from collections.abc import Generator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.compose.stack import COMPOSE_FILE, ComposeStack, container_tools, run
+
+STACK = pytest.StashKey[ComposeStack]()
+LOGS_SHOWN = pytest.StashKey[bool]()
+
+
+@pytest.fixture(scope="session")
+def stack(request: pytest.FixtureRequest) -> Iterator[ComposeStack]:
+    workdir = Path(tempfile.mkdtemp(prefix="compose-test-"))
+    stack = ComposeStack(workdir)
+    request.config.stash[STACK] = stack
+    started = time.monotonic()
+    try:
+        try:
+            tools = container_tools()
+            run([str(tools / "docker-up")], timeout=300)
+            run([str(tools / "offline-images"), str(COMPOSE_FILE)], timeout=600)
+            stack.timings["base images (docker-up, offline-images)"] = time.monotonic() - started
+            stack.timed("build", "build", timeout=480)
+            stack.timed("up -d", "up", "-d", timeout=300)
+            stack.wait_healthy({}, timeout=180)
+            stack.timings["start to healthy"] = time.monotonic() - started
+        except BaseException:
+            stack.saved_logs = stack.logs()  # now: the containers are about to go
+            raise
+        yield stack
+    finally:
+        stack.down()
+        shutil.rmtree(workdir, ignore_errors=True)
+        stack.timings["whole run"] = time.monotonic() - started
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    stack = item.config.stash.get(STACK, None)
+    if report.failed and stack is not None:
+        if item.config.stash.get(LOGS_SHOWN, False):
+            report.sections.append(("containers", "(logs shown with the first failure)"))
+        else:
+            item.config.stash[LOGS_SHOWN] = True
+            report.sections.append(("containers and their logs", stack.diagnostics()))
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    stack = terminalreporter.config.stash.get(STACK, None)
+    if stack is None:
+        return
+    terminalreporter.section(f"compose stack {stack.project}")
+    for step, seconds in stack.timings.items():
+        terminalreporter.write_line(f"{step}: {seconds:.1f}s")
+    for line in stack.journal:
+        terminalreporter.write_line(line)

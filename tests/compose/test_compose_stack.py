@@ -1,0 +1,336 @@
+"""`docker compose up` for real: the stack built from this checkout, started, and used through
+its published ports only; first one replica of each service, then two inventory and two
+notification replicas competing for the same queues; then stopped with SIGTERM."""
+
+import asyncio
+import contextlib
+import functools
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.compose.clients import (
+    Json,
+    Management,
+    eventually,
+    expected_kinds,
+    final_orders,
+    get_json,
+    notification_kinds,
+    place_orders,
+)
+from tests.compose.stack import APP_SERVICES, ComposeStack
+
+pytestmark = pytest.mark.timeout(600)
+
+EXCHANGES = ("order.events", "inventory.events")
+QUEUES = {  # the contract's work queues and the exchange each is bound to
+    "inventory.order-events": "order.events",
+    "notification.order-events": "order.events",
+    "order.inventory-events": "inventory.events",
+    "notification.inventory-events": "inventory.events",
+}
+DATABASES = {  # service: its database (and owner role), and the variable of its password
+    "order_service": ("orders", "ORDER_DB_PASSWORD"),
+    "inventory_service": ("inventory", "INVENTORY_DB_PASSWORD"),
+    "notification_service": ("notifications", "NOTIFICATION_DB_PASSWORD"),
+}
+
+
+def local(stack: ComposeStack, port_variable: str) -> str:
+    return f"http://127.0.0.1:{stack.settings[port_variable]}"
+
+
+@pytest.fixture(scope="module")
+def orders(stack: ComposeStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=local(stack, "ORDER_PORT"), timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def management(stack: ComposeStack) -> Iterator[Management]:
+    settings = stack.settings
+    api = Management(
+        local(stack, "RABBITMQ_MANAGEMENT_PORT"),
+        settings["RABBITMQ_USER"],
+        settings["RABBITMQ_PASSWORD"],
+    )
+    yield api
+    api.close()
+
+
+def replica(stack: ComposeStack, service: str, port: int, index: int = 1) -> httpx.Client:
+    return httpx.Client(base_url=stack.url(service, port, index), timeout=10)
+
+
+def test_every_container_is_healthy_and_answers_on_its_published_port(
+    stack: ComposeStack, orders: httpx.Client, management: Management
+) -> None:
+    containers = stack.containers()
+    assert {c["service"]: c["health"] for c in containers} == dict.fromkeys(
+        ("rabbitmq", "postgres", "mailpit", *APP_SERVICES), "healthy"
+    )
+    assert all(c["restarts"] == "0" for c in containers), containers
+    with (
+        replica(stack, "inventory_service", 8001) as inventory,
+        replica(stack, "notification_service", 8002) as notifications,
+    ):
+        for client in (orders, inventory, notifications):
+            assert get_json(client, "/health/ready")["status"] == "ready"
+    assert management.get("/overview")["product_name"] == "RabbitMQ"
+    mail = httpx.get(f"{local(stack, 'MAILPIT_PORT')}/api/v1/messages", timeout=10)
+    assert mail.status_code == 200, mail.text
+
+
+def test_each_service_owns_its_database_and_reaches_no_other(stack: ComposeStack) -> None:
+    port = int(stack.settings["POSTGRES_PORT"])
+
+    async def tables(role: str, password: str, database: str) -> int:
+        conn = await asyncpg.connect(
+            host="127.0.0.1", port=port, user=role, password=password, database=database
+        )
+        try:
+            query = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+            return int(await conn.fetchval(query))
+        finally:
+            await conn.close()
+
+    for database, password_variable in DATABASES.values():
+        password = stack.settings[password_variable]
+        assert asyncio.run(tables(database, password, database)) > 0, database
+        for other, _ in DATABASES.values():
+            if other != database:
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    asyncio.run(tables(database, password, other))
+
+
+def test_broker_has_the_contract_topology_and_no_guest_user(
+    stack: ComposeStack, management: Management
+) -> None:
+    for name in EXCHANGES:
+        found = management.exchange(name)
+        assert (found["type"], found["durable"]) == ("fanout", True), found
+    queues = management.queues()
+    for name, exchange in QUEUES.items():
+        queue = queues[name]
+        assert (queue["type"], queue["durable"]) == ("quorum", True), queue
+        assert name in management.bound_queues(exchange)
+        dead_letter_exchange = queue["arguments"]["x-dead-letter-exchange"]
+        assert management.bound_queues(dead_letter_exchange) == {f"{name}.dlq"}
+        assert queues[f"{name}.dlq"]["durable"] is True
+        assert any(q.startswith(f"{name}.retry.") and q.endswith("ms") for q in queues), name
+    eventually(
+        management.queues,
+        lambda found: all(found[name].get("consumers", 0) >= 1 for name in QUEUES),
+        timeout=60,
+        what="a consumer on every work queue",
+    )
+    guest = management.client.get("/whoami", auth=("guest", "guest"))
+    assert guest.status_code == 401, guest.text
+    assert [user["name"] for user in management.get("/users")] == [stack.settings["RABBITMQ_USER"]]
+
+
+def test_orders_settle_with_exact_stock_and_one_notification_per_kind(
+    stack: ComposeStack, orders: httpx.Client, management: Management
+) -> None:
+    run = uuid.uuid4().hex[:6]
+    in_stock, sold_out, unknown = f"A-{run}", f"B-{run}", f"X-{run}"
+    with contextlib.ExitStack() as clients:
+        inventory = clients.enter_context(replica(stack, "inventory_service", 8001))
+        notifications = clients.enter_context(replica(stack, "notification_service", 8002))
+        seed(inventory, {in_stock: 5, sold_out: 0})
+        finals = place_single_replica_cases(orders, in_stock, sold_out, unknown, run)
+        assert_stock(inventory, {in_stock: (2, 3), sold_out: (0, 0)})
+        assert inventory.get(f"/stock/{unknown}").status_code == 404
+        count = assert_one_notification_per_kind(notifications, finals)
+    assert_nothing_dead_lettered(management)
+    stack.journal.append(
+        f"one replica each: placed 6 orders, replayed 1 Idempotency-Key (same order back), "
+        f"reused it with another body (409); saw {describe(finals)}; {in_stock} available 2 "
+        f"reserved 3, {sold_out} 0/0, {unknown} 404; {count} notifications, one per "
+        "(order, kind); DLQs empty"
+    )
+
+
+def place_single_replica_cases(
+    orders: httpx.Client, in_stock: str, sold_out: str, unknown: str, run: str
+) -> dict[str, Json]:
+    """In stock, too many, sold out, unknown sku, partly unknown, and an Idempotency-Key."""
+
+    def order(*items: tuple[str, int]) -> Json:
+        lines = [{"sku": sku, "quantity": quantity} for sku, quantity in items]
+        return {"customer_id": f"c-{run}", "email": f"c-{run}@example.com", "items": lines}
+
+    # Outcomes that hold in any processing order: the confirmed ones fit in stock together.
+    cases = [
+        (order((in_stock, 2)), "CONFIRMED"),
+        (order((in_stock, 6)), "REJECTED"),  # more than there ever is
+        (order((sold_out, 1)), "REJECTED"),
+        (order((unknown, 1)), "REJECTED"),
+        (order((in_stock, 1), (unknown, 1)), "REJECTED"),  # all lines or none
+    ]
+    placed = place_orders(str(orders.base_url), [body for body, _ in cases])
+    keyed_body = order((in_stock, 1))
+    key = {"Idempotency-Key": f"key-{run}"}
+    first = orders.post("/orders", json=keyed_body, headers=key)
+    again = orders.post("/orders", json=keyed_body, headers=key)
+    other_body = orders.post("/orders", json=order((in_stock, 2)), headers=key)
+    assert (first.status_code, again.status_code, other_body.status_code) == (202, 202, 409)
+    assert again.json()["id"] == first.json()["id"]
+
+    expected = {o["id"]: status for o, (_, status) in zip(placed, cases, strict=True)}
+    expected[first.json()["id"]] = "CONFIRMED"
+    finals = final_orders(orders, expected)
+    assert {i: o["status"] for i, o in finals.items()} == expected
+    assert unknown in finals[placed[3]["id"]]["rejection_reason"]
+    assert in_stock in finals[placed[1]["id"]]["rejection_reason"]
+    confirmed = {o["id"] for o in get_json(orders, "/orders", status="CONFIRMED", limit=1000)}
+    assert confirmed >= {i for i, status in expected.items() if status == "CONFIRMED"}
+    return finals
+
+
+def test_two_replicas_of_each_consumer_never_oversell_nor_notify_twice(
+    stack: ComposeStack, orders: httpx.Client, management: Management
+) -> None:
+    scale = {"inventory_service": 2, "notification_service": 2}
+    stack.compose(
+        "up", "-d", "--no-recreate", *(f"--scale={s}={n}" for s, n in scale.items()), timeout=300
+    )
+    stack.wait_healthy(scale, timeout=180)
+    consumers = {name: 2 for name in QUEUES} | {"order.inventory-events": 1}
+    eventually(
+        management.queues,
+        lambda found: all(found[q].get("consumers") == n for q, n in consumers.items()),
+        timeout=60,
+        what=f"consumers per queue {consumers}",
+    )
+
+    run = uuid.uuid4().hex[:6]
+    scarce, plenty = f"C-{run}", f"E-{run}"
+    with contextlib.ExitStack() as clients:
+        inventories = [
+            clients.enter_context(replica(stack, "inventory_service", 8001, index))
+            for index in (1, 2)
+        ]
+        notifications = [
+            clients.enter_context(replica(stack, "notification_service", 8002, index))
+            for index in (1, 2)
+        ]
+        finals, count = place_competing_orders(orders, inventories, notifications, scarce, plenty)
+    assert_nothing_dead_lettered(management)
+    stack.journal.append(
+        f"two inventory + two notification replicas (consumers per queue {consumers}): "
+        f"placed 40 orders for 20 units of {scarce}, every other one also 2x {plenty}; saw "
+        f"{describe(finals)}; {scarce} available 0 reserved 20, {plenty} reserved "
+        f"{confirmed_quantity(finals, plenty)}; {count} notifications, one per (order, kind), "
+        "read through both notification replicas; DLQs empty"
+    )
+
+
+def place_competing_orders(
+    orders: httpx.Client,
+    inventories: list[httpx.Client],
+    notifications: list[httpx.Client],
+    scarce: str,
+    plenty: str,
+) -> tuple[dict[str, Json], int]:
+    """40 orders, each wanting one of 20 scarce units: exactly 20 can be confirmed, whatever
+    the order they are processed in and whichever replica takes them."""
+    run = scarce.partition("-")[2]
+    seed(inventories[0], {scarce: 20, plenty: 1000})
+    bodies = [
+        {
+            "customer_id": f"c-{run}-{n}",
+            "email": f"c{n}-{run}@example.com",
+            "items": [{"sku": scarce, "quantity": 1}]
+            + ([{"sku": plenty, "quantity": 2}] if n % 2 else []),
+        }
+        for n in range(40)
+    ]
+    placed = place_orders(str(orders.base_url), bodies)
+    finals = final_orders(orders, [o["id"] for o in placed], timeout=120)
+
+    assert Counter(o["status"] for o in finals.values()) == {"CONFIRMED": 20, "REJECTED": 20}
+    plenty_reserved = confirmed_quantity(finals, plenty)
+    for inventory in inventories:  # both replicas read the same stock
+        assert_stock(
+            inventory, {scarce: (0, 20), plenty: (1000 - plenty_reserved, plenty_reserved)}
+        )
+    halves = [dict(list(finals.items())[i::2]) for i in (0, 1)]
+    count = sum(
+        assert_one_notification_per_kind(client, half)
+        for client, half in zip(notifications, halves, strict=True)
+    )
+    return finals, count
+
+
+def test_services_stop_cleanly_on_sigterm(stack: ComposeStack) -> None:
+    started = time.monotonic()
+    stack.compose("stop", "--timeout=30", *APP_SERVICES, timeout=180)
+    took = time.monotonic() - started
+    stopped = [c for c in stack.containers() if c["service"] in APP_SERVICES]
+    assert len(stopped) == 5
+    assert all((c["state"], c["exit_code"]) == ("exited", "0") for c in stopped), stopped
+    assert took < 30
+    stack.journal.append(f"5 service containers stopped on SIGTERM in {took:.1f}s, all exit 0")
+
+
+def seed(inventory: httpx.Client, levels: dict[str, int]) -> None:
+    for sku, available in levels.items():
+        response = inventory.put(f"/stock/{sku}", json={"available": available})
+        assert response.status_code == 200, response.text
+        assert response.json()["available"] == available
+
+
+def assert_stock(inventory: httpx.Client, levels: dict[str, tuple[int, int]]) -> None:
+    for sku, (available, reserved) in levels.items():
+        level = get_json(inventory, f"/stock/{sku}")
+        assert (level["available"], level["reserved"]) == (available, reserved), level
+
+
+def assert_one_notification_per_kind(notifications: httpx.Client, finals: dict[str, Json]) -> int:
+    """Wait for each order's notifications, then check there is one of each kind, no more."""
+    for order_id, order in finals.items():
+        wanted = expected_kinds(order["status"])
+        kinds = eventually(
+            functools.partial(notification_kinds, notifications, order_id),
+            set(wanted).issubset,
+            timeout=60,
+            what=f"notifications {wanted} for {order_id}",
+        )
+        assert kinds == wanted, (order_id, kinds)
+    return 2 * len(finals)
+
+
+def assert_nothing_dead_lettered(management: Management) -> None:
+    dead_letter_queues = [f"{name}.dlq" for name in QUEUES]
+    queues = eventually(  # a queue's message count appears with its first statistics
+        management.queues,
+        lambda found: all("messages" in found[q] for q in dead_letter_queues),
+        timeout=30,
+        what="message counts of the dead-letter queues",
+    )
+    assert {q: queues[q]["messages"] for q in dead_letter_queues} == dict.fromkeys(
+        dead_letter_queues, 0
+    )
+
+
+def confirmed_quantity(finals: dict[str, Json], sku: str) -> int:
+    return sum(
+        line["quantity"]
+        for order in finals.values()
+        if order["status"] == "CONFIRMED"
+        for line in order["items"]
+        if line["sku"] == sku
+    )
+
+
+def describe(finals: dict[str, Json]) -> str:
+    return ", ".join(
+        f"{n} {s}" for s, n in sorted(Counter(o["status"] for o in finals.values()).items())
+    )
