@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.types import TypeDecorator
 
 _READ_ONLY = "readonly"
+_SCHEMA_LOCK = 0x5C4E3A  # any constant shared by every instance of every service
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -73,7 +74,13 @@ class Database:
             yield conn
 
     async def create_all(self, metadata: MetaData) -> None:
+        """Create missing tables. Instances starting together on one PostgreSQL database
+        take turns (an advisory lock): concurrent CREATE TABLEs would collide."""
         async with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK}
+                )
             await conn.run_sync(metadata.create_all)
 
     async def ping(self) -> None:
