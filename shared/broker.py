@@ -28,9 +28,11 @@ class Broker:
         *,
         name: str,
         retry_delays: Iterable[float],
+        extra_queues: Iterable[topology.QueueSpec] = (),
         publish_timeout: float = 30.0,
     ) -> None:
         self._url = url
+        self._queues = tuple(dict.fromkeys((*topology.QUEUES, *extra_queues)))
         self._name = f"{name}@{socket.gethostname()}:{os.getpid()}"
         self._retry_delays = tuple(retry_delays)
         self._publish_timeout = publish_timeout
@@ -93,7 +95,9 @@ class Broker:
                     timeout=10,
                 )
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-                await topology.declare(channel, retry_delays=self._retry_delays)
+                await topology.declare(
+                    channel, retry_delays=self._retry_delays, queues=self._queues
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -38,7 +38,10 @@ class Runtime:
             settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous
         )
         self.broker = Broker(
-            settings.amqp_url, name=f"{self.service}-service", retry_delays=settings.retry_delays
+            settings.amqp_url,
+            name=f"{self.service}-service",
+            retry_delays=settings.retry_delays,
+            extra_queues=[s.queue for s in subscriptions],
         )
         self.outbox = (
             Outbox(

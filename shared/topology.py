@@ -34,6 +34,10 @@ _AT_LEAST_ONCE_DEAD_LETTERING: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class QueueSpec:
+    """A durable quorum work queue bound to a fanout exchange, with its dead-letter and
+    retry queues. A new subscriber names its own: `QueueSpec("audit.order-events",
+    ORDER_EVENTS)`."""
+
     name: str
     exchange: str
 
