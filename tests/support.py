@@ -153,9 +153,9 @@ class ServiceProcess:
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
+            # Killed, which stopped_cleanly() reports: never leave a process behind.
             self.process.kill()
-            self.process.wait()
-            raise AssertionError(f"{self.name} did not stop on SIGTERM:\n{self.log()}") from None
+            return self.process.wait()
 
     def stopped_cleanly(self) -> bool:
         """Exited on SIGTERM (uvicorn re-raises it once shut down) after a graceful

@@ -44,6 +44,7 @@ async def system(
             await client.aclose()
         for service in services:
             service.stop()
+        for service in services:
             assert service.stopped_cleanly(), service.log()
 
 
