@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration test-e2e test-compose lint format clean
+.PHONY: install run test test-unit test-integration test-e2e test-compose bench lint format clean
 
 install: $(STAMP)
 
@@ -34,6 +34,11 @@ test-e2e: install
 # The container stack, built and exercised end to end (needs a Docker engine).
 test-compose: install
 	$(BIN)/pytest -q tests/compose
+
+# Throughput, latency and footprint against a raw aio-pika baseline, in one run.
+bench: install
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python -m benchmarks
 
 lint: install
 	$(BIN)/ruff check .
