@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-import aio_pika
 from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractQueue,
@@ -35,7 +34,7 @@ from aio_pika.abc import (
 from sqlalchemy import Table
 
 from shared import inbox
-from shared.broker import Broker
+from shared.broker import Broker, copy_of
 from shared.contracts import EventData, EventSchemas
 from shared.db import Database
 from shared.envelope import CloudEvent, InvalidMessage, decode
@@ -308,7 +307,10 @@ class Consumer:
         self, d: _Delivery, exchange: str, routing_key: str, headers: dict[str, Any]
     ) -> None:
         try:
-            await self._broker.publish(exchange, routing_key, _copy(d.message, headers))
+            kept = {k: v for k, v in (d.message.headers or {}).items() if k not in _BROKER_HEADERS}
+            await self._broker.publish(
+                exchange, routing_key, copy_of(d.message, {**kept, **headers})
+            )
         except Exception as exc:
             # Not confirmed: give the message back rather than risk losing it.
             log.error(
@@ -353,22 +355,3 @@ def _failure_headers(message: AbstractIncomingMessage, exc: Exception) -> dict[s
         FIRST_FAILURE_AT: first if isinstance(first, str) else now,
         "x-last-failure-at": now,
     }
-
-
-def _copy(message: AbstractIncomingMessage, extra_headers: Mapping[str, Any]) -> aio_pika.Message:
-    headers = {k: v for k, v in (message.headers or {}).items() if k not in _BROKER_HEADERS}
-    headers.update(extra_headers)
-    return aio_pika.Message(
-        message.body,
-        headers=headers,
-        content_type=message.content_type,
-        content_encoding=message.content_encoding,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        priority=message.priority,
-        correlation_id=message.correlation_id,
-        reply_to=message.reply_to,
-        message_id=message.message_id,
-        timestamp=message.timestamp,
-        type=message.type,
-        app_id=message.app_id,
-    )

@@ -3,21 +3,15 @@ health endpoints, and 422 responses that say plainly what is wrong."""
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from shared import admin
+from shared.deps import RuntimeDep
 from shared.runtime import Runtime
-
-
-def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 health = APIRouter(prefix="/health", tags=["health"])
 
@@ -49,6 +43,8 @@ def create_service_app(runtime: Runtime, routers: Sequence[APIRouter], *, title:
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.runtime = runtime
     app.include_router(health)
+    if runtime.consumers:
+        app.include_router(admin.router)
     for router in routers:
         app.include_router(router)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]

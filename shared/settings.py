@@ -2,7 +2,7 @@ import math
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -24,6 +24,9 @@ class ServiceSettings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = 0
+
+    # Bearer token for the /admin endpoints; unset means they are open (development only).
+    admin_token: SecretStr | None = None
 
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"

@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 from inventory_service.adapters.repository import StockRepository
 from inventory_service.domain.model import StockLevel
 from shared.contracts import Sku
-from shared.http import RuntimeDep
+from shared.deps import RuntimeDep
 
 router = APIRouter(prefix="/stock", tags=["stock"])
 

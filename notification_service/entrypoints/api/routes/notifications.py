@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from notification_service.adapters.repository import NotificationRepository
 from notification_service.domain.model import Kind, Notification, Status
-from shared.http import RuntimeDep
+from shared.deps import RuntimeDep
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 

@@ -9,7 +9,7 @@ from order_service import handlers
 from order_service.adapters.repository import OrderRepository
 from order_service.domain.model import Order, OrderLine, OrderStatus
 from shared import contracts
-from shared.http import RuntimeDep
+from shared.deps import RuntimeDep
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
