@@ -1,9 +1,10 @@
 """Dead letters can be listed, inspected, replayed once the cause is fixed, and purged,
 over HTTP and from the command line; a replayed message is applied exactly once."""
 
-import subprocess
+import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import orjson
 import pytest
@@ -101,6 +102,29 @@ async def test_poison_is_dead_lettered_after_its_attempts_then_replayed_once_aft
         }
 
 
+@dataclass
+class Completed:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+async def dlq_cli(broker_url: str, *args: str) -> Completed:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "shared.dlq",
+        "--amqp-url",
+        broker_url,
+        *args,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await process.communicate()
+    return Completed(process.returncode or 0, stdout, stderr)
+
+
 @pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
 async def test_dead_letters_are_purged_by_filter_and_managed_from_the_command_line(
     broker_url: str, database_url: DatabaseUrl
@@ -111,18 +135,13 @@ async def test_dead_letters_are_purged_by_filter_and_managed_from_the_command_li
         await probe.publish(ORDER_EVENTS, b"[]", message_id="array-1")
         await eventually(lambda: get_json(http, ADMIN), lambda found: len(found) == 2)
 
-        cli = [sys.executable, "-m", "shared.dlq", "--amqp-url", broker_url]
-        listed = subprocess.run([*cli, "list", QUEUE], capture_output=True, cwd=ROOT, check=True)
+        listed = await dlq_cli(broker_url, "list", QUEUE)
+        assert listed.returncode == 0
         assert {e["message_id"] for e in orjson.loads(listed.stdout)} == {"broken-1", "array-1"}
-        refused = subprocess.run([*cli, "purge", QUEUE], capture_output=True, cwd=ROOT)
+        refused = await dlq_cli(broker_url, "purge", QUEUE)
         assert refused.returncode != 0 and b"select messages" in refused.stderr
-        purged = subprocess.run(
-            [*cli, "purge", QUEUE, "--reason", "not valid JSON"],
-            capture_output=True,
-            cwd=ROOT,
-            check=True,
-        )
-        assert orjson.loads(purged.stdout)["done"] == 1
+        purged = await dlq_cli(broker_url, "purge", QUEUE, "--reason", "not valid JSON")
+        assert purged.returncode == 0 and orjson.loads(purged.stdout)["done"] == 1
 
         remaining = await get_json(http, ADMIN)
         assert [e["message_id"] for e in remaining] == ["array-1"]
