@@ -31,6 +31,7 @@ from aio_pika.abc import (
     AbstractRobustChannel,
     AbstractRobustConnection,
 )
+from aiormq.exceptions import ChannelInvalidStateError
 from sqlalchemy import Table
 
 from shared import inbox
@@ -153,6 +154,7 @@ class Consumer:
         )
         self._channel, self._queue = channel, queue
         self._worker = asyncio.create_task(self._work(), name=f"consumer:{self.name}")
+        self._worker.add_done_callback(self._worker_ended)
         self._consumer_tag = await queue.consume(self._buffer.put)
         log.info("consuming %s (prefetch %d)", self.name, self._prefetch)
 
@@ -178,6 +180,11 @@ class Consumer:
         if self._channel is not None and not self._channel.is_closed:
             await self._channel.close()
 
+    def _worker_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            # Readiness turns 503 (is_running): an orchestrator restarts the process.
+            log.critical("%s: consumer worker died", self.name, exc_info=task.exception())
+
     async def _work(self) -> None:
         while True:
             first = await self._buffer.get()
@@ -185,7 +192,7 @@ class Consumer:
             while len(batch) < self._batch_size and not self._buffer.empty():
                 batch.append(self._buffer.get_nowait())
             # Deliveries from a channel that has since closed will come again; skip them.
-            live = [m for m in batch if not m.channel.is_closed]
+            live = [m for m in batch if _channel_open(m)]
             if not live:
                 continue
             self._idle.clear()
@@ -329,6 +336,13 @@ class Consumer:
             return
         for d in deliveries:
             await _settle(d.message, ack=d.ack)
+
+
+def _channel_open(message: AbstractIncomingMessage) -> bool:
+    try:
+        return not message.channel.is_closed
+    except ChannelInvalidStateError:  # aio-pika's way of saying "closed"
+        return False
 
 
 async def _settle(message: AbstractIncomingMessage, *, ack: bool, multiple: bool = False) -> None:

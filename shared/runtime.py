@@ -2,7 +2,9 @@
 database, broker connection, outbox relay, consumers and background workers."""
 
 import asyncio
+import contextlib
 import logging
+import signal
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -86,6 +88,8 @@ class Runtime:
         self._background.append(job)
 
     async def start(self) -> None:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, self._dump_state)
         await self.db.create_all(self.metadata)
         self.broker.start()
         if self.outbox is not None:
@@ -134,10 +138,32 @@ class Runtime:
                 await asyncio.sleep(1.0)
         self._consumers_started = True
 
+    def _dump_state(self) -> None:
+        """SIGUSR1: log the database pool and where every asyncio task is waiting, to
+        diagnose a process that seems stuck."""
+        log.warning("database pool: %s", self.db.engine.pool.status())
+        _dump_tasks()
+
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
         task.add_done_callback(_report_crash)
         self._tasks.append(task)
+
+
+def _dump_tasks() -> None:
+    for task in asyncio.all_tasks():
+        frames: list[str] = []
+        awaitable: Any = task.get_coro()
+        while awaitable is not None and len(frames) < 40:
+            frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
+            if frame is not None:
+                frames.append(
+                    f"  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}"
+                )
+            awaitable = getattr(awaitable, "cr_await", None) or getattr(
+                awaitable, "gi_yieldfrom", None
+            )
+        log.warning("task %s:\n%s", task.get_name(), "\n".join(frames))
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

@@ -107,8 +107,11 @@ async def eventually(
 class ServiceProcess:
     """One service, run as `python -m <name>_service` exactly as a user would."""
 
-    def __init__(self, name: str, env: Mapping[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, name: str, env: Mapping[str, str], log_dir: Path, module: str | None = None
+    ) -> None:
         self.name = name
+        self.module = module or f"{name}_service"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -124,7 +127,7 @@ class ServiceProcess:
     def start(self) -> "ServiceProcess":
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", f"{self.name}_service"],
+            [sys.executable, "-m", self.module],
             env=self.env,
             cwd=ROOT,
             stdout=log,
@@ -284,3 +287,24 @@ def consumers_on(vhost_url: str, queue: str) -> int:
     vhost = unquote(urlsplit(vhost_url).path.lstrip("/"))
     lines = rabbitmqctl("list_consumers", "--vhost", vhost, "--no-table-headers", "queue_name")
     return sum(1 for line in lines.splitlines() if line.strip() == queue)
+
+
+def unacked_on(vhost_url: str, queue: str) -> int:
+    """Deliveries from `queue` that its consumers hold unacknowledged right now."""
+    vhost = unquote(urlsplit(vhost_url).path.lstrip("/"))
+    consumers = rabbitmqctl(
+        "list_consumers", "--vhost", vhost, "--no-table-headers", "queue_name", "channel_pid"
+    )
+    channels = {
+        line.split("\t")[1].strip()
+        for line in consumers.splitlines()
+        if line.split("\t")[0] == queue
+    }
+    total = 0
+    for line in rabbitmqctl(
+        "list_channels", "--no-table-headers", "pid", "messages_unacknowledged"
+    ).splitlines():
+        pid, _, count = line.rpartition("\t")
+        if pid.strip() in channels and count.strip().isdigit():
+            total += int(count)
+    return total

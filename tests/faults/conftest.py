@@ -1,0 +1,40 @@
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.faults.harness import System
+
+SystemFactory = Callable[..., Awaitable[System]]
+
+
+@pytest.fixture
+async def make_system(
+    broker_url: str,
+    database_url: Callable[[str], Awaitable[str]],
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[SystemFactory]:
+    systems: list[System] = []
+
+    async def make(inventories: int = 1, **kwargs: Any) -> System:
+        urls = {name: await database_url(name) for name in ("order", "inventory", "notification")}
+        system = System(broker_url, urls, tmp_path, **kwargs)
+        systems.append(system)
+        await system.start(inventories=inventories)
+        return system
+
+    yield make
+    for system in systems:
+        await system.stop()
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            print(system.logs()[-20000:])
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

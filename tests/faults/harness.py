@@ -1,0 +1,255 @@
+"""The fault-injection harness: the three services as real processes, load over HTTP, a
+fault in the middle, then an account through the public APIs of what became of every
+accepted order. Lost and duplicated must both be zero."""
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support import ServiceProcess, eventually, get_json
+
+FAST_RECOVERY = {
+    "RETRY_DELAYS": "0.2,0.5,1,2,4",
+    "OUTBOX_LEASE_SECONDS": "3",
+    "OUTBOX_POLL_INTERVAL": "0.5",
+    "LOG_LEVEL": "INFO",
+}
+IN_STOCK = ("SKU-A", "SKU-B", "SKU-C")
+STOCK_PER_SKU = 100_000
+
+
+@dataclass
+class Order:
+    id: str
+    items: list[dict[str, Any]]
+    expected: str
+
+
+@dataclass
+class Tally:
+    """What became of the accepted orders, as the public APIs tell it."""
+
+    fault: str
+    placed: int = 0
+    confirmed: int = 0
+    rejected: int = 0
+    pending: int = 0
+    lost: int = 0
+    wrong_outcome: int = 0
+    duplicated_reservations: int = 0
+    missing_notifications: int = 0
+    duplicated_notifications: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (
+            f"FAULT {self.fault}: placed={self.placed} confirmed={self.confirmed} "
+            f"rejected={self.rejected} pending={self.pending} lost={self.lost} "
+            f"wrong={self.wrong_outcome} duplicated_reservations={self.duplicated_reservations} "
+            f"missing_notifications={self.missing_notifications} "
+            f"duplicated_notifications={self.duplicated_notifications}"
+        )
+
+
+class System:
+    def __init__(
+        self,
+        broker_url: str,
+        database_urls: dict[str, str],
+        log_dir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        modules: dict[str, str] | None = None,
+    ) -> None:
+        self.broker_url = broker_url
+        self._database_urls = database_urls
+        self._log_dir = log_dir
+        self._env = {**FAST_RECOVERY, **(env or {})}
+        self._modules = modules or {}
+        self.processes: dict[str, list[ServiceProcess]] = {}
+        self.orders: list[Order] = []
+        self.http = httpx.AsyncClient(timeout=15)
+
+    def spawn(self, name: str, module: str | None = None) -> ServiceProcess:
+        process = ServiceProcess(
+            name,
+            {"AMQP_URL": self.broker_url, "DATABASE_URL": self._database_urls[name], **self._env},
+            self._log_dir,
+            module=module or self._modules.get(name),
+        ).start()
+        self.processes.setdefault(name, []).append(process)
+        return process
+
+    def database_url(self, name: str) -> str:
+        return self._database_urls[name]
+
+    def url(self, name: str) -> str:
+        live = [p for p in self.processes[name] if p.process and p.process.poll() is None]
+        return (live or self.processes[name])[-1].url
+
+    async def start(self, inventories: int = 1) -> None:
+        for name in ("order", "notification"):
+            self.spawn(name)
+        for _ in range(inventories):
+            self.spawn("inventory")
+        await asyncio.gather(*(p.wait_ready() for ps in self.processes.values() for p in ps))
+        for sku in (*IN_STOCK, "POISON-1"):
+            response = await self.http.put(
+                f"{self.url('inventory')}/stock/{sku}", json={"available": STOCK_PER_SKU}
+            )
+            response.raise_for_status()
+
+    async def stop(self) -> None:
+        await self.http.aclose()
+        for processes in self.processes.values():
+            for process in processes:
+                process.stop()
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"===== {p.name} ({p.port}) =====\n{p.log()}"
+            for ps in self.processes.values()
+            for p in ps
+        )
+
+    async def place(
+        self,
+        count: int,
+        *,
+        rate: float = 100.0,
+        concurrency: int = 16,
+        rng: random.Random | None = None,
+    ) -> list[Order]:
+        """POST `count` orders at about `rate` per second; about one in ten is for an
+        unknown sku and must be rejected. Every order must be accepted (202)."""
+        rng = rng or random.Random(count)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(n: int) -> Order:
+            await asyncio.sleep(n / rate)
+            if n % 10 == 9:
+                items = [{"sku": "SKU-A", "quantity": 1}, {"sku": "NO-SUCH", "quantity": 1}]
+                expected = "REJECTED"
+            else:
+                items = [
+                    {"sku": sku, "quantity": rng.randint(1, 3)}
+                    for sku in rng.sample(IN_STOCK, rng.randint(1, 3))
+                ]
+                expected = "CONFIRMED"
+            async with gate:
+                response = await self.http.post(
+                    f"{self.url('order')}/orders",
+                    json={"customer_id": f"c-{n}", "email": f"c{n}@example.com", "items": items},
+                )
+            assert response.status_code == 202, response.text
+            return Order(response.json()["id"], items, expected)
+
+        placed = await asyncio.gather(*(one(n) for n in range(count)))
+        self.orders.extend(placed)
+        return list(placed)
+
+    async def place_one(self, items: list[dict[str, Any]], expected: str) -> Order:
+        response = await self.http.post(
+            f"{self.url('order')}/orders", json={"customer_id": "one", "items": items}
+        )
+        assert response.status_code == 202, response.text
+        order = Order(response.json()["id"], items, expected)
+        self.orders.append(order)
+        return order
+
+    async def settled(self, timeout: float = 120.0) -> dict[str, dict[str, Any]]:
+        """Wait until every order has reached the state it is expected to end in."""
+        expected = {o.id: o.expected for o in self.orders}
+
+        async def states() -> dict[str, dict[str, Any]]:
+            found = await get_json(self.http, f"{self.url('order')}/orders?limit=1000")
+            return {o["id"]: o for o in found if o["id"] in expected}
+
+        return await eventually(
+            states,
+            lambda found: all(
+                found.get(i, {}).get("status") == status for i, status in expected.items()
+            ),
+            timeout=timeout,
+            interval=0.5,
+            what="every order in its final state",
+        )
+
+    async def tally(self, fault: str, *, timeout: float = 120.0) -> Tally:
+        """Wait for the orders to settle, then count what was lost or doubled."""
+        result = Tally(fault, placed=len(self.orders))
+        try:
+            final = await self.settled(timeout)
+        except AssertionError as exc:
+            result.notes.append(str(exc)[:500])
+            found = await get_json(self.http, f"{self.url('order')}/orders?limit=1000")
+            final = {o["id"]: o for o in found}
+        statuses = Counter(final.get(o.id, {}).get("status", "LOST") for o in self.orders)
+        result.confirmed, result.rejected = statuses["CONFIRMED"], statuses["REJECTED"]
+        result.pending, result.lost = statuses["PENDING"], statuses["LOST"]
+        result.wrong_outcome = sum(
+            1
+            for o in self.orders
+            if final.get(o.id, {}).get("status") not in (o.expected, "PENDING", None)
+        )
+
+        reserved: Counter[str] = Counter()
+        for o in self.orders:
+            if final.get(o.id, {}).get("status") == "CONFIRMED":
+                for item in o.items:
+                    reserved[item["sku"]] += item["quantity"]
+        stock = {s["sku"]: s for s in await get_json(self.http, f"{self.url('inventory')}/stock")}
+        result.duplicated_reservations = sum(
+            abs(stock[sku]["reserved"] - reserved[sku]) for sku in stock
+        )
+        result.notes.extend(
+            f"{sku}: available+reserved={s['available'] + s['reserved']}"
+            for sku, s in stock.items()
+            if s["available"] + s["reserved"] != STOCK_PER_SKU
+        )
+
+        settled_ids = [o.id for o in self.orders if final.get(o.id, {}).get("status") != "PENDING"]
+        notifications = await self._notifications(settled_ids)
+        kinds = Counter((n["order_id"], n["kind"]) for n in notifications)
+        result.duplicated_notifications = sum(c - 1 for c in kinds.values() if c > 1)
+        per_order = Counter(n["order_id"] for n in notifications)
+        result.missing_notifications = sum(max(0, 2 - per_order[i]) for i in settled_ids)
+        print(result.line(), *result.notes, sep="\n  ")
+        return result
+
+    async def _notifications(self, order_ids: Iterable[str]) -> list[dict[str, Any]]:
+        wanted = set(order_ids)
+
+        async def fetch() -> list[dict[str, Any]]:
+            found = await get_json(
+                self.http, f"{self.url('notification')}/notifications?limit=1000"
+            )
+            return [n for n in found if n["order_id"] in wanted]
+
+        # Notifications trail the outcomes a little: wait for them, then count.
+        try:
+            return await eventually(fetch, lambda ns: len(ns) >= 2 * len(wanted), timeout=30)
+        except AssertionError:
+            return await fetch()
+
+
+def assert_nothing_lost_or_doubled(tally: Tally, *, pending: int = 0) -> None:
+    assert tally.lost == 0, tally.line()
+    assert tally.pending == pending, tally.line()
+    assert tally.wrong_outcome == 0, tally.line()
+    assert tally.duplicated_reservations == 0, tally.line()
+    assert tally.missing_notifications == 0, tally.line()
+    assert tally.duplicated_notifications == 0, tally.line()
+    assert not [n for n in tally.notes if "available+reserved" in n], tally.notes
+
+
+async def when(
+    condition: Callable[[], Awaitable[bool] | bool], what: str, timeout: float = 60.0
+) -> None:
+    await eventually(condition, bool, timeout=timeout, interval=0.05, what=what)

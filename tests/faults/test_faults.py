@@ -1,0 +1,298 @@
+"""The fault-injection suite: each test drives orders through the real services, injects
+one fault, and then accounts for every accepted order through the public APIs:
+lost = 0 and duplicated effects = 0. The broker is left running and healthy."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy import text
+
+from shared.db import Database
+from shared.topology import INVENTORY_ORDER_EVENTS, ORDER_EVENTS, QUEUES
+from tests.faults.harness import System, assert_nothing_lost_or_doubled, when
+from tests.support import (
+    POSTGRES_URL,
+    BrokerProbe,
+    consumers_on,
+    eventually,
+    get_json,
+    rabbitmqctl,
+    take_all,
+    unacked_on,
+)
+
+SystemFactory = Callable[..., Awaitable[System]]
+DLQ_ADMIN = f"/admin/dead-letters/{INVENTORY_ORDER_EVENTS.name}"
+MAX_ATTEMPTS = 6  # FAST_RECOVERY's five retry delays + the first try
+
+
+async def unacked_by_inventory(broker_url: str) -> int:
+    # rabbitmqctl takes a second: never block the event loop (and the load) on it.
+    return await asyncio.to_thread(unacked_on, broker_url, INVENTORY_ORDER_EVENTS.name)
+
+
+async def consumer_counts(broker_url: str) -> dict[str, int]:
+    return await asyncio.to_thread(
+        lambda: {q.name: consumers_on(broker_url, q.name) for q in QUEUES}
+    )
+
+
+async def broker_command(*args: str) -> None:
+    await asyncio.to_thread(rabbitmqctl, *args)
+
+
+async def ready(http: httpx.AsyncClient, url: str) -> int:
+    try:
+        return (await http.get(f"{url}/health/ready", timeout=3)).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+async def test_1_consumer_killed_with_sigkill_while_holding_unacked_messages(
+    make_system: SystemFactory, broker_url: str
+) -> None:
+    system = await make_system()
+    load = asyncio.create_task(system.place(300, rate=400))
+    await eventually(
+        lambda: unacked_by_inventory(broker_url),
+        lambda unacked: unacked > 0,
+        interval=0,
+        what="inventory holding unacked deliveries",
+    )
+    system.processes["inventory"][0].kill()
+    replacement = system.spawn("inventory")
+    await replacement.wait_ready()
+    await load
+
+    assert_nothing_lost_or_doubled(await system.tally("sigkill-inventory-with-unacked"))
+
+
+async def test_2_crash_after_commit_before_ack_is_deduplicated_on_redelivery(
+    make_system: SystemFactory,
+) -> None:
+    system = await make_system(
+        modules={"inventory": "tests.faults.crash_before_ack"},
+        env={"CRASH_AFTER_BATCHES": "5"},
+    )
+    crashing = system.processes["inventory"][0]
+    load = asyncio.create_task(system.place(300, rate=150))
+    await when(
+        lambda: crashing.process is not None and crashing.process.poll() is not None,
+        "the crash after commit",
+    )
+    assert "exiting after committing batch 5" in crashing.log()
+    replacement = system.spawn("inventory", module="inventory_service")
+    await replacement.wait_ready()
+    await load
+
+    assert_nothing_lost_or_doubled(await system.tally("crash-after-commit-before-ack"))
+    assert "acknowledged without effect" in replacement.log(), "a redelivery was deduplicated"
+
+
+async def test_3_all_connections_dropped_under_load_recover_by_themselves(
+    make_system: SystemFactory, broker_url: str
+) -> None:
+    system = await make_system()
+    before = await consumer_counts(broker_url)
+    assert all(count == 1 for count in before.values()), before
+    load = asyncio.create_task(system.place(300, rate=60))
+    await asyncio.sleep(1.5)  # into the load
+    vhost = urlsplit(broker_url).path.lstrip("/")
+    await broker_command(
+        "close_all_connections", "--vhost", vhost, "--limit", "1000", "fault injection"
+    )
+    await load
+
+    await eventually(
+        lambda: consumer_counts(broker_url),
+        lambda now: now == before,
+        timeout=60,
+        what="consumers back on every queue",
+    )
+    assert_nothing_lost_or_doubled(await system.tally("close-all-connections"))
+    for name in ("order", "inventory", "notification"):
+        assert await ready(system.http, system.url(name)) == 200
+
+
+async def test_4_broker_stopped_for_a_while_under_load(
+    make_system: SystemFactory, broker_url: str
+) -> None:
+    system = await make_system()
+    load = asyncio.create_task(system.place(300, rate=40))
+    await asyncio.sleep(1.5)
+    await broker_command("stop_app")
+    try:
+        await eventually(
+            lambda: ready(system.http, system.url("order")),
+            lambda c: c == 503,
+            what="order service not ready while the broker is down",
+        )
+        # Orders are still accepted (202) while the broker is away: they wait in the outbox.
+        during = await system.place(30, rate=10)
+        still_pending = await get_json(system.http, f"{system.url('order')}/orders/{during[0].id}")
+        assert still_pending["status"] == "PENDING"
+    finally:
+        await broker_command("start_app")
+        await broker_command("await_startup")
+    await load
+
+    before = {q.name: 1 for q in QUEUES}
+    await eventually(
+        lambda: consumer_counts(broker_url),
+        lambda now: now == before,
+        timeout=60,
+        what="consumers back on every queue",
+    )
+    assert_nothing_lost_or_doubled(await system.tally("broker-stopped"))
+
+
+@pytest.mark.parametrize("db_kind", ["postgresql"], indirect=True)
+async def test_5_consumer_database_unavailable_for_a_while_is_retried_not_dead_lettered(
+    make_system: SystemFactory,
+) -> None:
+    system = await make_system()
+    database = urlsplit(system.database_url("inventory")).path.lstrip("/")
+    admin = await asyncpg.connect(POSTGRES_URL)
+    load = asyncio.create_task(system.place(200, rate=50))
+    try:
+        await asyncio.sleep(1)
+        await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", database
+        )
+        await eventually(
+            lambda: ready(system.http, system.url("inventory")),
+            lambda c: c == 503,
+            what="inventory not ready without its database",
+        )
+        await asyncio.sleep(3)  # the outage
+    finally:
+        await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        await admin.close()
+    await load
+
+    assert_nothing_lost_or_doubled(await system.tally("inventory-database-down"))
+    assert await get_json(system.http, system.url("inventory") + DLQ_ADMIN) == []
+    log = system.processes["inventory"][0].log()
+    assert "retrying in" in log, "messages were retried while the database was away"
+
+
+def poison_statements(dialect: str) -> list[str]:
+    """Every reservation of the sku POISON-1 fails in the inventory database."""
+    if dialect == "sqlite":
+        return [
+            """CREATE TRIGGER poison BEFORE INSERT ON reservations
+                   WHEN NEW.items LIKE '%POISON-1%'
+                   BEGIN SELECT RAISE(ABORT, 'poisoned reservation'); END"""
+        ]
+    return [
+        """CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN
+               IF NEW.items::text LIKE '%POISON-1%' THEN
+                   RAISE EXCEPTION 'poisoned reservation'; END IF;
+               RETURN NEW; END $$ LANGUAGE plpgsql""",
+        "CREATE TRIGGER poison BEFORE INSERT ON reservations "
+        "FOR EACH ROW EXECUTE FUNCTION poison()",
+    ]
+
+
+async def run_sql(url: str, statements: list[str]) -> None:
+    db = Database(url)
+    try:
+        async with db.transaction() as conn:
+            for statement in statements:
+                await conn.execute(text(statement))
+    finally:
+        await db.dispose()
+
+
+async def poison_one(system: System) -> str:
+    db_url = system.database_url("inventory")
+    await run_sql(db_url, poison_statements("sqlite" if db_url.startswith("sqlite") else "pg"))
+    poison = await system.place_one([{"sku": "POISON-1", "quantity": 1}], expected="PENDING")
+    return poison.id
+
+
+async def test_6_poison_message_is_dead_lettered_after_exactly_its_attempts(
+    make_system: SystemFactory,
+) -> None:
+    system = await make_system()
+    poison_order = await poison_one(system)
+    await system.place(150, rate=100)
+
+    letters = await eventually(
+        lambda: get_json(system.http, system.url("inventory") + DLQ_ADMIN),
+        lambda found: len(found) == 1,
+        timeout=60,
+        what="the poison in the DLQ",
+    )
+    tally = await system.tally("poison-message")
+    assert_nothing_lost_or_doubled(tally, pending=1)
+    assert letters[0]["attempts"] == MAX_ATTEMPTS
+    assert "poisoned reservation" in letters[0]["reason"]
+    shown = await get_json(
+        system.http, system.url("inventory") + f"{DLQ_ADMIN}/{letters[0]['message_id']}"
+    )
+    assert poison_order in shown[0]["body"]
+
+
+async def test_7_same_event_published_many_times_concurrently_has_one_effect(
+    make_system: SystemFactory, broker_url: str
+) -> None:
+    system = await make_system(inventories=2)
+    async with BrokerProbe(broker_url) as probe:
+        tap = await probe.tap(ORDER_EVENTS)
+        order = await system.place_one([{"sku": "SKU-A", "quantity": 2}], expected="CONFIRMED")
+        original = (await eventually(lambda: take_all(tap), lambda found: len(found) == 1))[0]
+        copies = [
+            probe.publish(
+                ORDER_EVENTS,
+                original.body,
+                message_id=original.message_id,
+                type=original.type,
+                correlation_id=original.correlation_id,
+                content_type=original.content_type,
+            )
+            for _ in range(100)
+        ]
+        await asyncio.gather(system.place(100, rate=100), *copies)
+
+    tally = await system.tally("same-event-100-times")
+    assert_nothing_lost_or_doubled(tally)
+    notifications = await get_json(
+        system.http, f"{system.url('notification')}/notifications?order_id={order.id}"
+    )
+    assert sorted(n["kind"] for n in notifications) == ["order-confirmed", "order-received"]
+
+
+async def test_8_replay_from_the_dlq_after_fixing_the_cause_processes_it_once(
+    make_system: SystemFactory,
+) -> None:
+    system = await make_system()
+    poison_order = await poison_one(system)
+    load = asyncio.create_task(system.place(100, rate=100))
+    dlq = system.url("inventory") + DLQ_ADMIN
+    letters = await eventually(
+        lambda: get_json(system.http, dlq),
+        lambda found: len(found) == 1,
+        timeout=60,
+        what="the poison in the DLQ",
+    )
+    await load
+
+    db_url = system.database_url("inventory")
+    await run_sql(
+        db_url,
+        ["DROP TRIGGER poison" + ("" if db_url.startswith("sqlite") else " ON reservations")],
+    )
+    replay = await system.http.post(
+        f"{dlq}/replay", json={"message_ids": [letters[0]["message_id"]]}
+    )
+    assert replay.json()["done"] == 1
+    next(o for o in system.orders if o.id == poison_order).expected = "CONFIRMED"
+
+    assert_nothing_lost_or_doubled(await system.tally("replay-after-fix"))
+    assert await get_json(system.http, dlq) == []
