@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration test-e2e test-compose bench lint format clean
+.PHONY: install run test test-unit test-integration test-e2e test-faults test-compose bench \
+	lint format clean
 
 install: $(STAMP)
 
@@ -20,7 +21,7 @@ run: install
 	$(BIN)/python -m shared.devrun
 
 test: install
-	$(BIN)/pytest -q tests/unit tests/integration tests/e2e
+	$(BIN)/pytest -q tests/unit tests/integration tests/e2e tests/faults
 
 test-unit: install
 	$(BIN)/pytest -q tests/unit
@@ -30,6 +31,9 @@ test-integration: install
 
 test-e2e: install
 	$(BIN)/pytest -q tests/e2e
+
+test-faults: install
+	$(BIN)/pytest -q tests/faults
 
 # The container stack, built and exercised end to end (needs a Docker engine).
 test-compose: install

@@ -1,40 +1,40 @@
 """The image's HEALTHCHECK: healthy when the service in this container answers 200 on
 GET /health/ready (its database, broker connection and consumers are all up).
 
-Which service that is, is read from PID 1's command (`python -m <name>_service`), and its
-port from that service's own settings class, so the check follows HTTP_PORT and each
-service's default port alike. Exit status 0 means healthy, 1 unhealthy.
+The port is HTTP_PORT when it is set (docker-compose.yml sets it, and the check stays a
+cheap urllib call). Otherwise it is the default port of the service that PID 1 runs
+(`python -m <name>_service`), read from that service's settings class. Exit status 0
+means healthy, 1 not.
 """
 
 import importlib
+import os
 import sys
 import urllib.request
 from pathlib import Path
 
-from shared.settings import ServiceSettings
 
+def service_port() -> int:
+    if port := os.environ.get("HTTP_PORT"):
+        return int(port)
+    from shared.settings import ServiceSettings  # slow (pydantic): only when HTTP_PORT is unset
 
-def service_module() -> str:
     argv = Path("/proc/1/cmdline").read_bytes().split(b"\0")
-    return argv[argv.index(b"-m") + 1].decode()
-
-
-def service_settings(module: str) -> ServiceSettings:
-    config = importlib.import_module(f"{module}.config")
-    (settings_class,) = {
+    config = importlib.import_module(f"{argv[argv.index(b'-m') + 1].decode()}.config")
+    (settings,) = {
         value
         for value in vars(config).values()
         if isinstance(value, type)
         and issubclass(value, ServiceSettings)
         and value is not ServiceSettings
     }
-    return settings_class()
+    return int(settings().http_port)
 
 
 def main() -> int:
-    port = service_settings(service_module()).http_port
+    url = f"http://127.0.0.1:{service_port()}/health/ready"
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=4) as reply:
+        with urllib.request.urlopen(url, timeout=4) as reply:
             print(reply.read().decode(errors="replace"))
     except Exception as exc:  # any failure, HTTP 503 included, means "not healthy"
         print(f"not ready: {exc}")

@@ -74,15 +74,6 @@ def final_orders(orders: httpx.Client, ids: Iterable[str], timeout: float = 90) 
     return done
 
 
-def notification_kinds(notifications: httpx.Client, order_id: str) -> list[str]:
-    found = get_json(notifications, "/notifications", order_id=order_id)
-    return sorted(n["kind"] for n in found)
-
-
-def expected_kinds(status: str) -> list[str]:
-    return sorted(["order-received", f"order-{status.lower()}"])
-
-
 class Management:
     """RabbitMQ's management HTTP API, vhost "/"."""
 

@@ -72,7 +72,7 @@ class ComposeStack:
         self.project = f"composetest{uuid.uuid4().hex[:8]}"
         self.settings = read_env_file(ROOT / ".env.example")
         for name in self.settings:
-            if name.endswith("_PASSWORD"):
+            if name.endswith(("_PASSWORD", "_TOKEN")):
                 self.settings[name] = secrets.token_hex(12)
         self.settings.update({name: str(free_port()) for name in FIXED_PORTS})
         # An image tag of its own: a concurrent run from another checkout cannot swap it.
@@ -145,7 +145,9 @@ class ComposeStack:
         return self.saved_logs if self.saved_logs is not None else self.logs()
 
     def down(self) -> None:
-        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "30", timeout=180)
+        # Everything is discarded, so no long grace period: the services stop in seconds, and
+        # the rabbitmq and mailpit stand-ins ignore SIGTERM (they run as PID 1 with no handler).
+        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "10", timeout=180)
         # Only the tag goes: the layers under it stay as the next build's cache.
         subprocess.run(
             ["docker", "rmi", "--no-prune", self.settings["APP_IMAGE"]],

@@ -4,37 +4,40 @@ notification replicas competing for the same queues; then stopped with SIGTERM."
 
 import asyncio
 import contextlib
-import functools
+import os
+import subprocess
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
 
-from tests.compose.clients import (
-    Json,
-    Management,
-    eventually,
-    expected_kinds,
-    final_orders,
-    get_json,
-    notification_kinds,
-    place_orders,
+from tests.compose.checks import (
+    EXCHANGES,
+    QUEUES,
+    assert_nothing_dead_lettered,
+    assert_one_notification_per_kind,
+    assert_stock,
+    confirmed_quantity,
+    describe,
+    seed,
 )
-from tests.compose.stack import APP_SERVICES, ComposeStack
+from tests.compose.clients import Json, Management, eventually, final_orders, get_json, place_orders
+from tests.compose.stack import (
+    APP_SERVICES,
+    COMPOSE_FILE,
+    ROOT,
+    ComposeStack,
+    compose_command,
+    read_env_file,
+)
 
 pytestmark = pytest.mark.timeout(600)
 
-EXCHANGES = ("order.events", "inventory.events")
-QUEUES = {  # the contract's work queues and the exchange each is bound to
-    "inventory.order-events": "order.events",
-    "notification.order-events": "order.events",
-    "order.inventory-events": "inventory.events",
-    "notification.inventory-events": "inventory.events",
-}
 DATABASES = {  # service: its database (and owner role), and the variable of its password
     "order_service": ("orders", "ORDER_DB_PASSWORD"),
     "inventory_service": ("inventory", "INVENTORY_DB_PASSWORD"),
@@ -68,6 +71,24 @@ def replica(stack: ComposeStack, service: str, port: int, index: int = 1) -> htt
     return httpx.Client(base_url=stack.url(service, port, index), timeout=10)
 
 
+def test_without_an_env_file_compose_refuses_and_says_to_copy_env_example(
+    docker_engine: float, tmp_path: Path
+) -> None:
+    example = read_env_file(ROOT / ".env.example")
+    empty = tmp_path / "empty.env"
+    empty.touch()
+    result = subprocess.run(
+        [*compose_command(), "--env-file", str(empty), "-f", str(COMPOSE_FILE), "config"],
+        env={k: v for k, v in os.environ.items() if k not in example},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "cp .env.example .env" in result.stderr + result.stdout
+
+
 def test_every_container_is_healthy_and_answers_on_its_published_port(
     stack: ComposeStack, orders: httpx.Client, management: Management
 ) -> None:
@@ -82,6 +103,9 @@ def test_every_container_is_healthy_and_answers_on_its_published_port(
     ):
         for client in (orders, inventory, notifications):
             assert get_json(client, "/health/ready")["status"] == "ready"
+            assert client.get("/admin/dead-letters").status_code == 401
+            token = {"Authorization": f"Bearer {stack.settings['ADMIN_TOKEN']}"}
+            assert client.get("/admin/dead-letters", headers=token).status_code == 200
     assert management.get("/overview")["product_name"] == "RabbitMQ"
     mail = httpx.get(f"{local(stack, 'MAILPIT_PORT')}/api/v1/messages", timeout=10)
     assert mail.status_code == 200, mail.text
@@ -278,59 +302,3 @@ def test_services_stop_cleanly_on_sigterm(stack: ComposeStack) -> None:
     assert all((c["state"], c["exit_code"]) == ("exited", "0") for c in stopped), stopped
     assert took < 30
     stack.journal.append(f"5 service containers stopped on SIGTERM in {took:.1f}s, all exit 0")
-
-
-def seed(inventory: httpx.Client, levels: dict[str, int]) -> None:
-    for sku, available in levels.items():
-        response = inventory.put(f"/stock/{sku}", json={"available": available})
-        assert response.status_code == 200, response.text
-        assert response.json()["available"] == available
-
-
-def assert_stock(inventory: httpx.Client, levels: dict[str, tuple[int, int]]) -> None:
-    for sku, (available, reserved) in levels.items():
-        level = get_json(inventory, f"/stock/{sku}")
-        assert (level["available"], level["reserved"]) == (available, reserved), level
-
-
-def assert_one_notification_per_kind(notifications: httpx.Client, finals: dict[str, Json]) -> int:
-    """Wait for each order's notifications, then check there is one of each kind, no more."""
-    for order_id, order in finals.items():
-        wanted = expected_kinds(order["status"])
-        kinds = eventually(
-            functools.partial(notification_kinds, notifications, order_id),
-            set(wanted).issubset,
-            timeout=60,
-            what=f"notifications {wanted} for {order_id}",
-        )
-        assert kinds == wanted, (order_id, kinds)
-    return 2 * len(finals)
-
-
-def assert_nothing_dead_lettered(management: Management) -> None:
-    dead_letter_queues = [f"{name}.dlq" for name in QUEUES]
-    queues = eventually(  # a queue's message count appears with its first statistics
-        management.queues,
-        lambda found: all("messages" in found[q] for q in dead_letter_queues),
-        timeout=30,
-        what="message counts of the dead-letter queues",
-    )
-    assert {q: queues[q]["messages"] for q in dead_letter_queues} == dict.fromkeys(
-        dead_letter_queues, 0
-    )
-
-
-def confirmed_quantity(finals: dict[str, Json], sku: str) -> int:
-    return sum(
-        line["quantity"]
-        for order in finals.values()
-        if order["status"] == "CONFIRMED"
-        for line in order["items"]
-        if line["sku"] == sku
-    )
-
-
-def describe(finals: dict[str, Json]) -> str:
-    return ", ".join(
-        f"{n} {s}" for s, n in sorted(Counter(o["status"] for o in finals.values()).items())
-    )

@@ -1,0 +1,168 @@
+"""Consumer drain: N OrderPlaced events already queued, then drained by (1) a bare aio-pika
+consumer, (2) a bare FastStream subscriber, each from a quorum queue of its own declared
+like the services' queues, and (3) the inventory service alone, with its real database
+effect, inbox and outbox, from `inventory.order-events`. One publish fills all three
+queues (they are all bound to `order.events`); each drainer runs alone, in its own process.
+"""
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+
+from benchmarks import sqlite
+from benchmarks.config import BenchConfig
+from benchmarks.e2e import seed_stock
+from benchmarks.events import order_placed
+from benchmarks.footprint import Monitor
+from benchmarks.procs import Process, Service, running, vhost
+from benchmarks.profiling import profiled
+from benchmarks.publishing import publish_confirmed
+from benchmarks.stats import per_second
+from benchmarks.workers import READY, read_result
+from shared import topology
+from shared.settings import ServiceSettings
+from shared.topology import ORDER_EVENTS, QueueSpec
+
+RAW = QueueSpec("bench.raw-drain", ORDER_EVENTS)
+FASTSTREAM = QueueSpec("bench.faststream-drain", ORDER_EVENTS)
+# The services' default back-off: the retry queues' arguments must match theirs.
+RETRY_DELAYS: tuple[float, ...] = ServiceSettings.model_fields["retry_delays"].default
+CHECKPOINTS = (0, 25, 50, 75, 100)
+
+
+async def run_drain(cfg: BenchConfig, workdir: Path, monitor: Monitor) -> dict[str, Any]:
+    data_dir = workdir / "drain"
+    data_dir.mkdir()
+    async with vhost("drain") as url:
+        inventory = Service("inventory", url, data_dir)
+        async with running(inventory):  # once, to create its database and stock
+            await inventory.start()
+            await inventory.wait_ready()
+            await seed_stock(inventory.url, cfg.skus)
+        fill_seconds = await _fill(url, cfg)
+        raw = await _drainer("raw_drainer", url, RAW, cfg, data_dir)
+        faststream = await _drainer("faststream_drainer", url, FASTSTREAM, cfg, data_dir)
+        async with running(inventory):
+            ours = await _drain_inventory(inventory, cfg, monitor)
+    return {
+        "messages": cfg.drain_messages,
+        "prefetch": cfg.prefetch,
+        "fill_seconds": round(fill_seconds, 1),
+        "raw_per_s": raw["per_s"],
+        "raw_cpu_share": raw["cpu_share"],
+        "faststream_per_s": faststream["per_s"],
+        "faststream_cpu_share": faststream["cpu_share"],
+        **ours,
+    }
+
+
+async def _fill(url: str, cfg: BenchConfig) -> float:
+    """Declare the services' topology and the drainers' queues, and publish the events."""
+    messages = [order_placed(n, cfg.skus) for n in range(cfg.drain_messages)]
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        await topology.declare(channel, retry_delays=RETRY_DELAYS)
+        await topology.declare(
+            channel, retry_delays=RETRY_DELAYS, exchanges=[], queues=[RAW, FASTSTREAM]
+        )
+        # Only the drained queues take these events; the notification service is not here.
+        await channel.queue_delete(
+            topology.NOTIFICATION_ORDER_EVENTS.name, if_unused=False, if_empty=False
+        )
+        exchange = await channel.get_exchange(ORDER_EVENTS)
+        first, last = await publish_confirmed(
+            exchange, messages.__getitem__, len(messages), in_flight=256
+        )
+    return last - first
+
+
+async def _drainer(
+    module: str, url: str, spec: QueueSpec, cfg: BenchConfig, data_dir: Path
+) -> dict[str, float]:
+    out = data_dir / f"{module}.json"
+    drainer = Process(
+        module,
+        f"benchmarks.workers.{module}",
+        [
+            *("--url", url, "--queue", spec.name, "--count", str(cfg.drain_messages)),
+            *("--prefetch", str(cfg.prefetch), "--out", str(out)),
+        ],
+        data_dir,
+    )
+    async with running(drainer):
+        await drainer.start()
+        await drainer.wait_line(READY)
+        await drainer.wait(timeout=300)
+    result = read_result(out)
+    wall = result["last"] - result["first"]
+    return {
+        "per_s": per_second(result["count"], wall),
+        "cpu_share": round(result["cpu_seconds"] / wall, 2),
+    }
+
+
+async def _drain_inventory(
+    inventory: Service, cfg: BenchConfig, monitor: Monitor
+) -> dict[str, Any]:
+    """Start the inventory service on the backlog and follow its inbox until every event
+    is in it, noting its RSS on the way."""
+    db, total = inventory.db_path, cfg.drain_messages
+    await inventory.start()
+    monitor.watch("inventory", inventory.pid)
+    mark = monitor.mark()
+    samples: list[tuple[int, float]] = []  # (events processed, RSS in MB)
+    deadline = time.monotonic() + 60 + total / 50
+    async with profiled(cfg.py_spy, inventory.pid, cfg.output_dir, "inventory-drain"):
+        while not samples or samples[-1][0] < total:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"inventory drained {samples[-1][0]}/{total} in time")
+            processed = await sqlite.scalar(db, "SELECT count(*) FROM inbox")
+            samples.append((processed, monitor.rss_mb("inventory")))
+            await asyncio.sleep(0.1)
+    cpu = monitor.cpu_since(mark)
+    rss_after_idle = await _rss_when_outbox_empty(inventory, monitor)
+    monitor.forget("inventory")
+    reserved = await sqlite.scalar(db, "SELECT count(*) FROM reservations WHERE status='RESERVED'")
+    if reserved != total:
+        raise RuntimeError(f"{reserved}/{total} reservations after the drain")
+    (first, last, published), *_ = await sqlite.query(
+        db,
+        "SELECT (SELECT min(received_at) FROM inbox), (SELECT max(created_at) FROM reservations),"
+        " (SELECT max(published_at) FROM outbox)",
+    )
+    start = sqlite.epoch(first)
+    return {
+        "per_s": per_second(total, sqlite.epoch(last) - start),
+        "outcomes_published_per_s": per_second(total, sqlite.epoch(published) - start),
+        "rss_mb_at_percent": _checkpoints(samples, total),
+        "rss_mb_after": round(rss_after_idle, 1),
+        "cpu": cpu,
+    }
+
+
+async def _rss_when_outbox_empty(inventory: Service, monitor: Monitor) -> float:
+    """Wait for the relay to publish every outcome; the RSS then, with nothing in flight."""
+    for _ in range(600):
+        if not await sqlite.scalar(
+            inventory.db_path, "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+        ):
+            break
+        await asyncio.sleep(0.1)
+    return monitor.rss_mb("inventory")
+
+
+def _checkpoints(samples: list[tuple[int, float]], total: int) -> dict[str, float]:
+    """RSS at the first sample at or past each share of the drain (0%: the last sample
+    before the first event was processed, i.e. started and idle)."""
+    result: dict[str, float] = {}
+    idle = [rss for processed, rss in samples if processed == 0]
+    if idle:
+        result["0"] = round(idle[-1], 1)
+    for percent in CHECKPOINTS[1:]:
+        rss = next(rss for processed, rss in samples if processed * 100 >= percent * total)
+        result[str(percent)] = round(rss, 1)
+    return result

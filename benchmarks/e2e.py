@@ -1,0 +1,195 @@
+"""End to end: the three services as processes, orders placed over HTTP by the load
+generator (a process of its own), each order measured from its POST to the last of its
+outcome committed and both of its notifications recorded."""
+
+import asyncio
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from benchmarks import sqlite
+from benchmarks.config import BenchConfig
+from benchmarks.events import sku
+from benchmarks.footprint import Monitor
+from benchmarks.procs import Process, Service, free_port, running, vhost
+from benchmarks.profiling import profiled
+from benchmarks.stats import latency_summary, per_second
+from benchmarks.workers import READY, read_result
+
+SERVICES = ("order", "inventory", "notification")
+STOCK_PER_SKU = 10_000_000
+NOTIFICATIONS_PER_ORDER = 2
+
+
+async def run_e2e(cfg: BenchConfig, workdir: Path, monitor: Monitor) -> dict[str, Any]:
+    async with vhost("e2e") as url:
+        services = {name: Service(name, url, workdir) for name in SERVICES}
+        async with running(*services.values()):
+            await asyncio.gather(*(s.start() for s in services.values()))
+            await asyncio.gather(*(s.wait_ready() for s in services.values()))
+            for name, service in services.items():
+                monitor.watch(name, service.pid)
+            await seed_stock(services["inventory"].url, cfg.skus)
+            system = System(cfg, workdir, services, monitor)
+            warmup = await system.place("warmup", cfg.warmup_orders, rate=None)
+            at_rate = await system.place("rate", cfg.rate_orders, rate=cfg.rate)
+            async with profiled(
+                cfg.py_spy, services["order"].pid, cfg.output_dir, "order-saturation"
+            ):
+                saturation = await system.place("saturation", cfg.saturation_orders, rate=None)
+            for name in SERVICES:
+                monitor.forget(name)
+    return {"warmup": warmup, "rate": at_rate, "saturation": saturation}
+
+
+async def calibrate_loadgen(cfg: BenchConfig, workdir: Path) -> dict[str, Any]:
+    """What the load generator does against a server that costs nothing."""
+    port = free_port()
+    server = Process(
+        "trivial-server", "benchmarks.workers.trivial_server", ["--port", str(port)], workdir
+    )
+    async with running(server):
+        await server.start()
+        await server.wait_line(READY)
+        result = await _load(
+            workdir, "calibration", f"http://127.0.0.1:{port}", cfg, cfg.calibration_requests
+        )
+    ok = sum(1 for record in result["records"] if record[2] == 202)
+    if ok != cfg.calibration_requests:
+        raise RuntimeError(f"only {ok}/{cfg.calibration_requests} answered by the trivial server")
+    return {
+        "requests": cfg.calibration_requests,
+        "concurrency": cfg.concurrency,
+        "requests_per_s": per_second(ok, result["wall_seconds"]),
+        "cpu_share": round(result["cpu_seconds"] / result["wall_seconds"], 2),
+    }
+
+
+class System:
+    """The running services, and the orders placed on them so far."""
+
+    def __init__(
+        self, cfg: BenchConfig, workdir: Path, services: dict[str, Service], monitor: Monitor
+    ) -> None:
+        self.cfg = cfg
+        self.workdir = workdir
+        self.services = services
+        self.monitor = monitor
+        self.accepted = 0
+        self.sent = 0
+
+    async def place(self, tag: str, count: int, *, rate: float | None) -> dict[str, Any]:
+        mark = self.monitor.mark()
+        load = await _load(
+            self.workdir, tag, self.services["order"].url, self.cfg, count, rate, self.sent
+        )
+        self.sent += count
+        records = load["records"]
+        accepted = {sqlite.uuid_key(r[3]): r for r in records if r[2] == 202}
+        self.accepted += len(accepted)
+        await self._settled(timeout=60 + count / 20)
+        cpu = self.monitor.cpu_since(mark)
+        finished = await self._finished_at(set(accepted))
+        latencies_ms = [(finished[key] - r[0]) * 1000 for key, r in accepted.items()]
+        first_sent = min(r[0] for r in records)
+        return {
+            "orders": count,
+            "rate": rate,
+            "concurrency": None if rate else self.cfg.concurrency,
+            "http_errors": count - len(accepted),
+            "orders_per_s": per_second(len(accepted), max(finished.values()) - first_sent),
+            "post_per_s": per_second(count, max(r[1] for r in records) - first_sent),
+            "post_latency_ms": latency_summary([(r[1] - r[0]) * 1000 for r in records]),
+            "latency_ms": latency_summary(latencies_ms),
+            "latencies_ms": sorted(round(ms, 2) for ms in latencies_ms),
+            "loadgen_cpu_share": round(load["cpu_seconds"] / load["wall_seconds"], 2),
+            "loadgen_max_lag_ms": round(load["max_lag_ms"], 2),
+            "cpu": cpu,
+        }
+
+    async def _settled(self, timeout: float) -> None:
+        """Every accepted order has its outcome and both notifications."""
+        orders_db = self.services["order"].db_path
+        notifications_db = self.services["notification"].db_path
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            decided = await sqlite.scalar(
+                orders_db, "SELECT count(*) FROM orders WHERE status != 'PENDING'"
+            )
+            notified = await sqlite.scalar(notifications_db, "SELECT count(*) FROM notifications")
+            if decided >= self.accepted and notified >= NOTIFICATIONS_PER_ORDER * self.accepted:
+                return
+            if loop.time() > deadline:
+                raise RuntimeError(
+                    f"not settled within {timeout:.0f}s: {decided}/{self.accepted} orders "
+                    f"decided, {notified}/{2 * self.accepted} notifications"
+                )
+            await asyncio.sleep(0.1)
+
+    async def _finished_at(self, keys: set[str]) -> dict[str, float]:
+        """When each order was done: the last of its outcome and its notifications. Fails
+        unless every order is CONFIRMED with exactly one notification of each kind."""
+        orders = await sqlite.query(
+            self.services["order"].db_path, "SELECT id, status, updated_at FROM orders"
+        )
+        notifications = await sqlite.query(
+            self.services["notification"].db_path,
+            "SELECT order_id, kind, created_at FROM notifications",
+        )
+        finished: dict[str, float] = {}
+        for order_id, status, updated_at in orders:
+            key = sqlite.uuid_key(order_id)
+            if key in keys:
+                if status != "CONFIRMED":
+                    raise RuntimeError(f"order {key} ended {status}, not CONFIRMED")
+                finished[key] = sqlite.epoch(updated_at)
+        kinds: dict[str, list[str]] = defaultdict(list)
+        for order_id, kind, created_at in notifications:
+            key = sqlite.uuid_key(order_id)
+            if key in keys:
+                kinds[key].append(kind)
+                finished[key] = max(finished[key], sqlite.epoch(created_at))
+        expected = ["order-confirmed", "order-received"]
+        wrong = [key for key in keys if sorted(kinds[key]) != expected]
+        if wrong or len(finished) != len(keys):
+            raise RuntimeError(f"{len(wrong)} order(s) without exactly their 2 notifications")
+        return finished
+
+
+async def seed_stock(inventory_url: str, skus: int) -> None:
+    async with aiohttp.ClientSession() as http:
+        for n in range(skus):
+            async with http.put(
+                f"{inventory_url}/stock/{sku(n)}", json={"available": STOCK_PER_SKU}
+            ) as response:
+                response.raise_for_status()
+
+
+async def _load(
+    workdir: Path,
+    tag: str,
+    url: str,
+    cfg: BenchConfig,
+    count: int,
+    rate: float | None = None,
+    first: int = 0,
+) -> dict[str, Any]:
+    out = workdir / f"loadgen-{tag}.json"
+    loadgen = Process(
+        f"loadgen-{tag}",
+        "benchmarks.workers.loadgen",
+        [
+            *("--url", url, "--count", str(count), "--concurrency", str(cfg.concurrency)),
+            *("--skus", str(cfg.skus), "--first", str(first), "--out", str(out)),
+            *(("--rate", str(rate)) if rate else ()),
+        ],
+        workdir,
+    )
+    async with running(loadgen):
+        await loadgen.start()
+        await loadgen.wait_line(READY)
+        await loadgen.wait(timeout=120 + count / 10)
+    return read_result(out)

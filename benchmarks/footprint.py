@@ -1,0 +1,95 @@
+"""Resident memory and CPU of the processes under test, polled with psutil while they run."""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import psutil
+
+MB = 1024 * 1024
+BROKER = "rabbitmq"
+MACHINE = "machine"  # every process on the machine, ours or not: how noisy it was
+
+
+@dataclass(frozen=True)
+class CpuMark:
+    wall: float
+    cpu_seconds: dict[str, float]
+
+
+class Monitor:
+    """Peak RSS per named process (a name may be watched again under a new pid: the peak is
+    over all of them), and CPU use between two marks, as a share of one core."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.peak_rss_mb: dict[str, float] = {}
+        self._processes: dict[str, psutil.Process] = {}
+        broker = _find_broker()
+        if broker is not None:
+            self._processes[BROKER] = broker
+
+    def watch(self, name: str, pid: int) -> None:
+        self._processes[name] = psutil.Process(pid)
+        self.sample()
+
+    def forget(self, name: str) -> None:
+        self._processes.pop(name, None)
+
+    def rss_mb(self, name: str) -> float:
+        with contextlib.suppress(psutil.Error, KeyError):
+            return self._processes[name].memory_info().rss / MB
+        return float("nan")
+
+    def sample(self) -> None:
+        for name, process in list(self._processes.items()):
+            if name == BROKER:
+                continue
+            with contextlib.suppress(psutil.Error):
+                rss = process.memory_info().rss / MB
+                self.peak_rss_mb[name] = max(self.peak_rss_mb.get(name, 0.0), rss)
+
+    def mark(self) -> CpuMark:
+        busy = psutil.cpu_times()
+        cpu = {MACHINE: sum(busy) - busy.idle - getattr(busy, "iowait", 0.0)}
+        for name, process in self._processes.items():
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                cpu[name] = times.user + times.system
+        return CpuMark(time.monotonic(), cpu)
+
+    def cpu_since(self, start: CpuMark) -> dict[str, float]:
+        """Share of one core each process used since `start` (2.0 = both cores)."""
+        end = self.mark()
+        wall = end.wall - start.wall
+        return {
+            name: round((end.cpu_seconds[name] - start.cpu_seconds[name]) / wall, 2)
+            for name in end.cpu_seconds
+            if name in start.cpu_seconds and wall > 0
+        }
+
+    @asynccontextmanager
+    async def polling(self) -> AsyncIterator["Monitor"]:
+        task = asyncio.create_task(self._poll())
+        try:
+            yield self
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _poll(self) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(self.interval)
+
+
+def _find_broker() -> psutil.Process | None:
+    """The RabbitMQ node on this machine (read only: its CPU tells whether it is the limit)."""
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] == "beam.smp":
+            return process
+    return None

@@ -1,0 +1,78 @@
+"""One run: the baselines and the system, measured back to back on the same machine."""
+
+import dataclasses
+import os
+import platform
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from benchmarks import report
+from benchmarks.config import BenchConfig
+from benchmarks.drain import run_drain
+from benchmarks.e2e import calibrate_loadgen, run_e2e
+from benchmarks.footprint import Monitor
+from benchmarks.pipeline import run_pipeline
+from benchmarks.procs import rabbitmqctl
+from benchmarks.profiling import PROFILES
+
+PACKAGES = ("aio-pika", "aiormq", "fastapi", "uvicorn", "sqlalchemy", "aiosqlite", "pydantic")
+PACKAGES += ("faststream", "aiohttp", "uvloop", "orjson")
+
+
+async def run(cfg: BenchConfig) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-work-"))
+    started, monitor = time.monotonic(), Monitor()
+    context = {
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "smoke": cfg.smoke,
+        "machine": machine(),
+        "versions": versions(),
+        "config": {k: str(v) for k, v in dataclasses.asdict(cfg).items()},
+    }
+    try:
+        async with monitor.polling():
+            _step("raw aio-pika pipeline", started)
+            pipeline = await run_pipeline(cfg, workdir, monitor)
+            _step("load generator against a trivial server", started)
+            calibration = await calibrate_loadgen(cfg, workdir)
+            _step("end to end over HTTP (warm-up, fixed rate, saturation)", started)
+            e2e = await run_e2e(cfg, workdir, monitor)
+            _step("consumer drain (raw, FastStream, inventory service)", started)
+            drain = await run_drain(cfg, workdir, monitor)
+    except BaseException:
+        print(f"benchmark failed; logs and databases kept in {workdir}", file=sys.stderr)
+        raise
+    context["duration_s"] = round(time.monotonic() - started, 1)
+    context["profiles"] = PROFILES
+    shutil.rmtree(workdir, ignore_errors=True)
+    return report.assemble(pipeline, calibration, e2e, drain, monitor.peak_rss_mb, context)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "sqlite": sqlite3.sqlite_version,
+    }
+
+
+def versions() -> dict[str, str]:
+    found = {name: metadata.version(name) for name in PACKAGES}
+    found["rabbitmq"] = rabbitmqctl("version").strip()
+    return found
+
+
+def _step(what: str, started: float) -> None:
+    print(f"[{time.monotonic() - started:6.1f}s] {what}", flush=True)

@@ -1,0 +1,238 @@
+"""The results of a run: one flat JSON document (the keys the issue names, then details),
+a table on stdout, and a chart (throughput bars, latency distribution)."""
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+RSS_LIMIT_MB = 150.0
+P99_LIMIT_MS = 50.0
+E2E_RATIO_TARGET = 0.5
+FLAT_GROWTH = 0.10  # "flat": RSS grows by less than this from 25% to 100% of the drain
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    value: float
+    threshold: str
+    passed: bool
+
+
+def assemble(
+    pipeline: dict[str, Any],
+    calibration: dict[str, Any],
+    e2e: dict[str, Any],
+    drain: dict[str, Any],
+    peak_rss_mb: dict[str, float],
+    context: dict[str, Any],
+) -> dict[str, Any]:
+    raw = pipeline["events_per_s"]
+    saturation, at_rate = e2e["saturation"], e2e["rate"]
+    results: dict[str, Any] = {
+        "raw_pipeline_events_per_s": raw,
+        "e2e_orders_per_s": saturation["orders_per_s"],
+        "e2e_ratio": _ratio(saturation["orders_per_s"], raw),
+        "latency_ms_p50": at_rate["latency_ms"]["p50"],
+        "latency_ms_p95": at_rate["latency_ms"]["p95"],
+        "latency_ms_p99": at_rate["latency_ms"]["p99"],
+        "saturation_latency_ms_p50": saturation["latency_ms"]["p50"],
+        "saturation_latency_ms_p95": saturation["latency_ms"]["p95"],
+        "saturation_latency_ms_p99": saturation["latency_ms"]["p99"],
+        "e2e_post_per_s": saturation["post_per_s"],
+        "drain_per_s": drain["per_s"],
+        "raw_drain_per_s": drain["raw_per_s"],
+        "faststream_drain_per_s": drain["faststream_per_s"],
+        "drain_ratio_vs_faststream": _ratio(drain["per_s"], drain["faststream_per_s"]),
+        "drain_ratio_vs_raw": _ratio(drain["per_s"], drain["raw_per_s"]),
+        "peak_rss_mb": {name: round(mb, 1) for name, mb in sorted(peak_rss_mb.items())},
+        "drain_rss_mb_at_percent": drain["rss_mb_at_percent"],
+        "raw_pipeline_latency_ms": pipeline["latency_ms"],
+        "raw_pipeline_at_rate_latency_ms": pipeline["at_rate"]["latency_ms"],
+        "loadgen": {
+            "trivial_server_requests_per_s": calibration["requests_per_s"],
+            "cpu_share_at_calibration": calibration["cpu_share"],
+            "cpu_share_at_saturation": saturation["loadgen_cpu_share"],
+            "cpu_share_at_rate": at_rate["loadgen_cpu_share"],
+            "max_schedule_lag_ms_at_rate": at_rate["loadgen_max_lag_ms"],
+        },
+        **context,
+        "details": {"pipeline": pipeline, "e2e": e2e, "drain": drain},
+    }
+    results["targets"] = [vars(t) for t in targets(results)]
+    return results
+
+
+def targets(results: dict[str, Any]) -> list[Target]:
+    rss = results["peak_rss_mb"]
+    at = results["drain_rss_mb_at_percent"]
+    growth = (at["100"] - at["25"]) / at["25"]
+    return [
+        Target(
+            "e2e_ratio",
+            results["e2e_ratio"],
+            f">= {E2E_RATIO_TARGET}",
+            results["e2e_ratio"] >= E2E_RATIO_TARGET,
+        ),
+        Target(
+            "drain_per_s / faststream_drain_per_s",
+            results["drain_ratio_vs_faststream"],
+            ">= 1.0",
+            results["drain_per_s"] >= results["faststream_drain_per_s"],
+        ),
+        Target(
+            "latency_ms_p99 at the fixed rate",
+            results["latency_ms_p99"],
+            f"<= {P99_LIMIT_MS:g} ms",
+            results["latency_ms_p99"] <= P99_LIMIT_MS,
+        ),
+        Target(
+            "peak RSS of the largest service",
+            max(rss.values()),
+            f"<= {RSS_LIMIT_MB:g} MB",
+            max(rss.values()) <= RSS_LIMIT_MB,
+        ),
+        Target(
+            "RSS growth from 25% to 100% of the drain",
+            round(growth, 3),
+            f"< {FLAT_GROWTH:.0%}",
+            growth < FLAT_GROWTH,
+        ),
+    ]
+
+
+def table(results: dict[str, Any]) -> str:
+    d = results["details"]
+    saturation, at_rate = d["e2e"]["saturation"], d["e2e"]["rate"]
+    load = results["loadgen"]
+    rate = at_rate["rate"]
+
+    def lat(summary: dict[str, float]) -> str:
+        return f"{summary['p50']:.1f} / {summary['p95']:.1f} / {summary['p99']:.1f}"
+
+    rows = [
+        ("raw pipeline (events/s, both consumers)", f"{results['raw_pipeline_events_per_s']:.0f}"),
+        ("  its latency p50/p95/p99 ms, flat out", lat(results["raw_pipeline_latency_ms"])),
+        (
+            f"  its latency p50/p95/p99 ms, {rate:g}/s",
+            lat(results["raw_pipeline_at_rate_latency_ms"]),
+        ),
+        ("e2e orders/s (saturation, to last commit)", f"{results['e2e_orders_per_s']:.0f}"),
+        ("  POST /orders accepted/s", f"{results['e2e_post_per_s']:.0f}"),
+        ("  e2e_ratio (e2e / raw pipeline)", f"{results['e2e_ratio']:.3f}"),
+        ("  latency p50/p95/p99 ms, saturation", lat(saturation["latency_ms"])),
+        (f"e2e latency p50/p95/p99 ms, {rate:g} orders/s", lat(at_rate["latency_ms"])),
+        ("  orders completed/s at that rate", f"{at_rate['orders_per_s']:.0f}"),
+        ("  POST latency p50/p95/p99 ms", lat(at_rate["post_latency_ms"])),
+        ("raw aio-pika drain (msgs/s)", f"{results['raw_drain_per_s']:.0f}"),
+        ("  its CPU (cores)", f"{d['drain']['raw_cpu_share']:.2f}"),
+        ("FastStream drain (msgs/s)", f"{results['faststream_drain_per_s']:.0f}"),
+        ("  its CPU (cores)", f"{d['drain']['faststream_cpu_share']:.2f}"),
+        ("inventory service drain (msgs/s)", f"{results['drain_per_s']:.0f}"),
+        (
+            "  vs FastStream / vs raw",
+            _pair(results, "drain_ratio_vs_faststream", "drain_ratio_vs_raw"),
+        ),
+        ("  outcomes published (msgs/s)", f"{d['drain']['outcomes_published_per_s']:.0f}"),
+        ("peak RSS MB", _join(results["peak_rss_mb"], "{:.0f}")),
+        (
+            "inventory RSS MB at 0/25/50/75/100% of drain",
+            " / ".join(f"{v:.0f}" for v in results["drain_rss_mb_at_percent"].values()),
+        ),
+        ("CPU cores, e2e saturation", _join(saturation["cpu"], "{:.2f}")),
+        ("CPU cores, inventory drain", _join(d["drain"]["cpu"], "{:.2f}")),
+        ("CPU cores, raw pipeline", _join(d["pipeline"]["cpu"], "{:.2f}")),
+        (
+            "load generator vs trivial server (req/s)",
+            f"{load['trivial_server_requests_per_s']:.0f}",
+        ),
+        (
+            "  its CPU (cores) at saturation / at rate",
+            (f"{load['cpu_share_at_saturation']:.2f} / {load['cpu_share_at_rate']:.2f}"),
+        ),
+        ("  its worst schedule lag at rate (ms)", f"{load['max_schedule_lag_ms_at_rate']:.1f}"),
+    ]
+    width = max(len(label) for label, _ in rows) + 2
+    lines = [_title(results), ""]
+    lines += [f"{label:<{width}}{value}" for label, value in rows]
+    lines += ["", "targets (issue 5):"]
+    for t in results["targets"]:
+        verdict = "PASS" if t["passed"] else "FAIL"
+        lines.append(f"  {verdict}  {t['name']} = {t['value']:g}  (target {t['threshold']})")
+    for name, profile in results.get("profiles", {}).items():
+        lines += [
+            "",
+            f"py-spy {name} ({profile['samples']} samples, % of samples): {profile['raw']}",
+        ]
+        for key in ("thread_percent", "package_self_percent", "self_percent"):
+            top = "; ".join(f"{frame} {share}" for frame, share in profile[key][:8])
+            lines.append(f"  {key}: {top}")
+    return "\n".join(lines)
+
+
+def write_json(results: dict[str, Any], path: Path) -> None:
+    path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+
+
+def write_chart(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (bars, cdf) = plt.subplots(1, 2, figsize=(13, 5))
+    throughput = {
+        "raw pipeline\n(events/s)": results["raw_pipeline_events_per_s"],
+        "e2e\n(orders/s)": results["e2e_orders_per_s"],
+        "raw drain\n(msgs/s)": results["raw_drain_per_s"],
+        "FastStream drain\n(msgs/s)": results["faststream_drain_per_s"],
+        "inventory drain\n(msgs/s)": results["drain_per_s"],
+    }
+    colours = ["#8c8c8c", "#d62728", "#8c8c8c", "#8c8c8c", "#d62728"]
+    drawn = bars.bar(list(throughput), list(throughput.values()), color=colours)
+    bars.bar_label(drawn, fmt="%.0f")
+    bars.set_title("Throughput (grey: baselines, red: this system)")
+    bars.tick_params(axis="x", labelsize=8)
+    e2e = results["details"]["e2e"]
+    for label, phase, style in (
+        (f"{e2e['rate']['rate']:g} orders/s (open loop)", e2e["rate"], "-"),
+        (f"saturation ({e2e['saturation']['concurrency']} in flight)", e2e["saturation"], "--"),
+    ):
+        values = phase["latencies_ms"]
+        share = [(i + 1) / len(values) for i in range(len(values))]
+        cdf.plot(values, share, style, label=label)
+    cdf.axvline(P99_LIMIT_MS, color="grey", linestyle=":", label=f"p99 target {P99_LIMIT_MS:g} ms")
+    cdf.axhline(0.99, color="grey", linewidth=0.5)
+    cdf.set_xscale("log")
+    cdf.set_xlabel("POST sent -> outcome and both notifications committed (ms)")
+    cdf.set_ylabel("share of orders")
+    cdf.set_title("End-to-end latency distribution")
+    cdf.legend(loc="lower right")
+    figure.suptitle(_title(results), fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _title(results: dict[str, Any]) -> str:
+    m, v = results["machine"], results["versions"]
+    return (
+        f"{'smoke' if results['smoke'] else 'full'} run {results['timestamp']} - "
+        f"{m['cpu_count']} cpus, {m['platform']}, Python {m['python']}, "
+        f"RabbitMQ {v['rabbitmq']}, aio-pika {v['aio-pika']}, FastStream {v['faststream']}"
+    )
+
+
+def _ratio(value: float, baseline: float) -> float:
+    return round(value / baseline, 3) if baseline and not math.isnan(baseline) else float("nan")
+
+
+def _pair(results: dict[str, Any], first: str, second: str) -> str:
+    return f"{results[first]:.3f} / {results[second]:.3f}"
+
+
+def _join(values: dict[str, float], fmt: str) -> str:
+    return ", ".join(f"{name} {fmt.format(value)}" for name, value in values.items())
