@@ -7,7 +7,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 import aio_pika
@@ -80,14 +80,17 @@ class Broker:
             else:
                 target = await self._channel.get_exchange(exchange, ensure=False)
             self._exchanges[exchange] = target
-        await target.publish(message, routing_key, mandatory=True, timeout=self._publish_timeout)
+        # The whole call is bounded: a robust channel that is being restored would
+        # otherwise wait for the connection without limit.
+        async with asyncio.timeout(self._publish_timeout):
+            await target.publish(message, routing_key, mandatory=True)
 
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         if self._connection is not None:
-            await self._connection.close()
+            await bounded(self._connection.close(), 5, "close the broker connection")
 
     async def _connect(self) -> None:
         delay = 0.5
@@ -117,6 +120,17 @@ class Broker:
             self._ready.set()
             log.info("connected to the broker as %s", self._name)
             return
+
+
+async def bounded(operation: Awaitable[Any], seconds: float, what: str) -> None:
+    """Await a broker operation that must not hold up shutdown: while the broker is
+    unreachable, aio-pika would wait for a reconnection that may never come."""
+    try:
+        await asyncio.wait_for(operation, seconds)
+    except TimeoutError:
+        log.warning("gave up waiting to %s after %.0fs", what, seconds)
+    except Exception as exc:
+        log.debug("could not %s: %r", what, exc)
 
 
 def copy_of(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:

@@ -35,7 +35,7 @@ from aiormq.exceptions import ChannelInvalidStateError
 from sqlalchemy import Table
 
 from shared import inbox
-from shared.broker import Broker, copy_of
+from shared.broker import Broker, bounded, copy_of
 from shared.contracts import EventData, EventSchemas
 from shared.db import Database
 from shared.envelope import CloudEvent, InvalidMessage, decode
@@ -161,10 +161,7 @@ class Consumer:
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Stop taking deliveries, let the batch in progress finish, return the rest."""
         if self._queue is not None and self._consumer_tag is not None:
-            try:
-                await self._queue.cancel(self._consumer_tag)
-            except Exception as exc:  # the channel may already be gone
-                log.debug("cancel of %s failed: %r", self.name, exc)
+            await bounded(self._queue.cancel(self._consumer_tag), 5, f"cancel {self.name}")
         self._consumer_tag = None
         try:
             await asyncio.wait_for(self._idle.wait(), grace_seconds)
@@ -178,7 +175,7 @@ class Consumer:
         while not self._buffer.empty():
             await _settle(self._buffer.get_nowait(), ack=False)
         if self._channel is not None and not self._channel.is_closed:
-            await self._channel.close()
+            await bounded(self._channel.close(), 5, f"close the channel of {self.name}")
 
     def _worker_ended(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
