@@ -1,12 +1,20 @@
-"""Where notifications go. A channel delivers one message or raises; the dispatcher
-decides about retries."""
+"""Where notifications go. A channel delivers one message or raises: `Undeliverable` when
+no retry can help, anything else to be retried by the dispatcher."""
 
 import logging
+from email.message import EmailMessage
+from email.utils import formatdate
 from typing import Protocol
+
+import aiosmtplib
 
 from notification_service.domain.model import Notification
 
 log = logging.getLogger(__name__)
+
+
+class Undeliverable(Exception):
+    """This notification cannot go through this channel at all (say, no e-mail address)."""
 
 
 class NotificationChannel(Protocol):
@@ -23,4 +31,52 @@ class LoggingChannel:
             notification.recipient,
             notification.subject,
             extra={"order_id": str(notification.order_id), "notification_id": str(notification.id)},
+        )
+
+
+class SmtpChannel:
+    """E-mail over SMTP. Every notification has one Message-ID, derived from its id, on
+    every attempt: if a process dies after the server accepted a message but before the
+    notification was marked sent, the retry carries the same Message-ID, which mail
+    systems use to drop the duplicate."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sender: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool = False,
+        timeout: float = 10.0,
+    ) -> None:
+        self._host, self._port, self._sender = host, port, sender
+        self._username, self._password = username, password
+        self._starttls = starttls
+        self._timeout = timeout
+        self._domain = sender.rpartition("@")[2] or "localhost"
+
+    def message_id(self, notification: Notification) -> str:
+        return f"<{notification.id}@{self._domain}>"
+
+    async def send(self, notification: Notification) -> None:
+        if not notification.recipient or "@" not in notification.recipient:
+            raise Undeliverable(f"no e-mail address for {notification.recipient!r}")
+        message = EmailMessage()
+        message["From"] = self._sender
+        message["To"] = notification.recipient
+        message["Subject"] = notification.subject
+        message["Message-ID"] = self.message_id(notification)
+        message["Date"] = formatdate(localtime=False)
+        message["X-Order-Id"] = str(notification.order_id)
+        message.set_content(notification.body)
+        await aiosmtplib.send(
+            message,
+            hostname=self._host,
+            port=self._port,
+            username=self._username,
+            password=self._password,
+            start_tls=self._starttls,
+            timeout=self._timeout,
         )

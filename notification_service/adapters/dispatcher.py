@@ -1,17 +1,21 @@
 """Delivers recorded notifications through a channel, after the transaction that recorded
 them has committed: a notification is never sent for an event that was rolled back.
 
-Rows are leased while being sent, so several instances never send the same one at once;
-a failed send is retried with exponential back-off, and marked failed after the last try.
+Rows are leased while being sent, so several instances never send the same one at once.
+A notification waits until its order's contact is known (the order's outcome can arrive
+before the order itself), is marked sent right after the channel accepts it, and a failed
+send is retried with exponential back-off, then marked failed after the last attempt.
 """
 
 import asyncio
 import logging
 from datetime import timedelta
+from typing import Any
+from uuid import UUID
 
 from sqlalchemy import and_, exists, select, update
 
-from notification_service.adapters.channels import NotificationChannel
+from notification_service.adapters.channels import NotificationChannel, Undeliverable
 from notification_service.adapters.repository import to_notification, with_contact
 from notification_service.adapters.tables import contacts, notifications
 from notification_service.domain.model import Status
@@ -30,6 +34,7 @@ class Dispatcher:
         batch_size: int = 64,
         max_attempts: int = 8,
         lease_seconds: float = 30.0,
+        retry_base_seconds: float = 1.0,
         poll_interval: float = 1.0,
     ) -> None:
         self._db = db
@@ -37,6 +42,7 @@ class Dispatcher:
         self._batch_size = batch_size
         self._max_attempts = max_attempts
         self._lease = timedelta(seconds=lease_seconds)
+        self._retry_base = retry_base_seconds
         self._poll_interval = poll_interval
         self._wake = asyncio.Event()
 
@@ -44,9 +50,7 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self) -> None:
-        await poll_loop(
-            self._dispatch_all, self._wake, self._poll_interval, "notification dispatch"
-        )
+        await poll_loop(self._dispatch_all, self._wake, self._poll_interval, "dispatch")
 
     async def _dispatch_all(self) -> None:
         while await self.dispatch_once() == self._batch_size:
@@ -67,43 +71,51 @@ class Dispatcher:
             rows = (await conn.execute(query.order_by(t.c.created_at))).all()
         for row in rows:
             notification = to_notification(row)
+            attempts = row.attempts + 1
             try:
                 await self._channel.send(notification)
+            except Undeliverable as exc:
+                log.info("notification %s skipped: %s", row.id, exc)
+                await self._finish(
+                    row.id,
+                    status=Status.SKIPPED.value,
+                    attempts=attempts,
+                    recipient=notification.recipient,
+                    last_error=str(exc),
+                )
             except Exception as exc:
-                await self._failed(row.id, row.attempts + 1, exc)
+                await self._failed(row.id, attempts, exc)
             else:
-                async with self._db.transaction() as conn:
-                    await conn.execute(
-                        update(t)
-                        .where(t.c.id == row.id)
-                        .values(
-                            status=Status.SENT.value,
-                            recipient=notification.recipient,
-                            sent_at=utcnow(),
-                            attempts=row.attempts + 1,
-                        )
-                    )
+                await self._finish(
+                    row.id,
+                    status=Status.SENT.value,
+                    attempts=attempts,
+                    recipient=notification.recipient,
+                    sent_at=utcnow(),
+                )
         return len(claimed)
 
-    async def _failed(self, notification_id: object, attempts: int, exc: Exception) -> None:
-        t = notifications
+    async def _failed(self, notification_id: UUID, attempts: int, exc: Exception) -> None:
         final = attempts >= self._max_attempts
-        delay = timedelta(seconds=min(2 ** (attempts - 1), 300))
+        delay = min(self._retry_base * 2 ** (attempts - 1), 300.0)
         log.warning(
-            "sending notification %s failed (attempt %d%s): %r",
+            "sending notification %s failed (attempt %d/%d): %r%s",
             notification_id,
             attempts,
-            ", giving up" if final else "",
+            self._max_attempts,
             exc,
+            "; giving up" if final else f"; retrying in {delay:g}s",
         )
+        await self._finish(
+            notification_id,
+            status=Status.FAILED.value if final else Status.PENDING.value,
+            attempts=attempts,
+            claimed_until=utcnow() + timedelta(seconds=delay),
+            last_error=repr(exc)[:1000],
+        )
+
+    async def _finish(self, notification_id: UUID, **values: Any) -> None:
         async with self._db.transaction() as conn:
             await conn.execute(
-                update(t)
-                .where(t.c.id == notification_id)
-                .values(
-                    status=Status.FAILED.value if final else Status.PENDING.value,
-                    attempts=attempts,
-                    claimed_until=utcnow() + delay,
-                    last_error=repr(exc)[:1000],
-                )
+                update(notifications).where(notifications.c.id == notification_id).values(**values)
             )

@@ -15,7 +15,8 @@ class Kind(StrEnum):
 class Status(StrEnum):
     PENDING = "pending"
     SENT = "sent"
-    FAILED = "failed"
+    SKIPPED = "skipped"  # the channel cannot carry it at all, e.g. no e-mail address
+    FAILED = "failed"  # every attempt failed
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,132 @@
+"""Notifications go out as real e-mail over SMTP (an in-process aiosmtpd server here):
+once per (order, kind), with a stable Message-ID, retried with back-off while the mail
+server is away."""
+
+import email
+from collections.abc import Awaitable, Callable, Iterator
+from email.message import Message
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from notification_service.adapters.tables import notifications
+from notification_service.config import NotificationSettings
+from notification_service.entrypoints.app import create_app
+from shared.topology import INVENTORY_EVENTS, ORDER_EVENTS
+from tests import factories
+from tests.support import BrokerProbe, eventually, free_port, get_json, running
+
+DatabaseUrl = Callable[[str], Awaitable[str]]
+
+
+class MailSink:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def mail_server(smtp_port: int) -> Iterator[tuple[Controller, MailSink]]:
+    sink = MailSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
+    yield controller, sink
+    if getattr(controller, "_thread", None) is not None:
+        controller.stop()
+
+
+def settings_for(broker_url: str, database: str, smtp_port: int) -> NotificationSettings:
+    return NotificationSettings(
+        amqp_url=broker_url,
+        database_url=database,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_port,
+        smtp_from="shop@example.com",
+        dispatch_retry_base_seconds=0.2,
+    )
+
+
+@pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
+async def test_each_notification_is_mailed_once_with_a_stable_message_id(
+    broker_url: str,
+    database_url: DatabaseUrl,
+    smtp_port: int,
+    mail_server: tuple[Controller, MailSink],
+) -> None:
+    controller, sink = mail_server
+    controller.start()
+    settings = settings_for(broker_url, await database_url("notification"), smtp_port)
+    placed = factories.order_placed([("SKU-1", 1)], email="ada@example.com")
+    order_id = placed.data["order_id"]
+    reserved = factories.stock_reserved(order_id, [("SKU-1", 1)])
+    no_email = factories.order_placed([("SKU-1", 1)], email=None, customer_id="c-9")
+    async with BrokerProbe(broker_url) as probe, running(create_app(settings)) as (_, http):
+        for _ in range(3):
+            await probe.publish(
+                ORDER_EVENTS, factories.body(placed), **factories.properties(placed)
+            )
+            await probe.publish(
+                INVENTORY_EVENTS, factories.body(reserved), **factories.properties(reserved)
+            )
+        await probe.publish(
+            ORDER_EVENTS, factories.body(no_email), **factories.properties(no_email)
+        )
+        sent = await eventually(
+            lambda: get_json(http, f"/notifications?order_id={order_id}"),
+            lambda found: len(found) == 2 and all(n["status"] == "sent" for n in found),
+            what="both notifications sent",
+        )
+        skipped = await eventually(
+            lambda: get_json(http, f"/notifications?order_id={no_email.data['order_id']}"),
+            lambda found: len(found) == 1 and found[0]["status"] != "pending",
+        )
+
+    assert skipped[0]["status"] == "skipped", "no address: nothing to send, and said so"
+    assert len(sink.messages) == 2, [m["Subject"] for m in sink.messages]
+    by_id = {f"<{n['id']}@example.com>": n for n in sent}
+    assert {m["Message-ID"] for m in sink.messages} == set(by_id)
+    for message in sink.messages:
+        assert message["To"] == "ada@example.com"
+        assert message["From"] == "shop@example.com"
+        assert str(order_id) in message["Subject"]
+    kinds = {("received" in m["Subject"], "confirmed" in m["Subject"]) for m in sink.messages}
+    assert kinds == {(True, False), (False, True)}
+
+
+@pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
+async def test_mail_is_retried_with_back_off_while_the_server_is_down(
+    broker_url: str,
+    database_url: DatabaseUrl,
+    smtp_port: int,
+    mail_server: tuple[Controller, MailSink],
+) -> None:
+    controller, sink = mail_server  # not started: the mail server is down
+    settings = settings_for(broker_url, await database_url("notification"), smtp_port)
+    placed = factories.order_placed([("SKU-1", 1)], email="ada@example.com")
+    async with BrokerProbe(broker_url) as probe, running(create_app(settings)) as (rt, http):
+        await probe.publish(ORDER_EVENTS, factories.body(placed), **factories.properties(placed))
+
+        async def attempts() -> int:
+            async with rt.db.reading() as conn:
+                return int(await conn.scalar(select(notifications.c.attempts)) or 0)
+
+        await eventually(attempts, lambda n: n >= 2, what="failed attempts while down")
+        found = await get_json(http, "/notifications")
+        assert [n["status"] for n in found] == ["pending"], "still to be sent, not given up"
+        controller.start()
+        await eventually(
+            lambda: get_json(http, "/notifications"),
+            lambda found: found[0]["status"] == "sent",
+            timeout=30,
+        )
+
+    assert len(sink.messages) == 1
