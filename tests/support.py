@@ -6,6 +6,7 @@ import inspect
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -317,3 +318,26 @@ def unacked_on(vhost_url: str, queue: str) -> int:
         if pid.strip() in channels and count.strip().isdigit():
             total += int(count)
     return total
+
+
+@asynccontextmanager
+async def holding_stock(database_url: str, sku: str) -> AsyncIterator[None]:
+    """Hold a lock that any reservation of `sku` needs, so the inventory consumer blocks
+    mid-transaction with its deliveries unacknowledged: SQLite's writer lock, or the
+    stock row's lock on PostgreSQL."""
+    if database_url.startswith("sqlite"):
+        conn = sqlite3.connect(database_url.split(":///", 1)[1], isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+        return
+    pg = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        async with pg.transaction():
+            await pg.execute("SELECT * FROM stock WHERE sku = $1 FOR UPDATE", sku)
+            yield
+    finally:
+        await pg.close()

@@ -4,6 +4,7 @@ accepted order. Lost and duplicated must both be zero."""
 
 import asyncio
 import random
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -142,23 +143,34 @@ class System:
                     for sku in rng.sample(IN_STOCK, rng.randint(1, 3))
                 ]
                 expected = "CONFIRMED"
+            body = {"customer_id": f"c-{n}", "email": f"c{n}@example.com", "items": items}
             async with gate:
-                response = await self.http.post(
-                    f"{self.url('order')}/orders",
-                    json={"customer_id": f"c-{n}", "email": f"c{n}@example.com", "items": items},
-                )
-            assert response.status_code == 202, response.text
+                response = await self.post_order(body)
             return Order(response.json()["id"], items, expected)
 
         placed = await asyncio.gather(*(one(n) for n in range(count)))
         self.orders.extend(placed)
         return list(placed)
 
-    async def place_one(self, items: list[dict[str, Any]], expected: str) -> Order:
-        response = await self.http.post(
-            f"{self.url('order')}/orders", json={"customer_id": "one", "items": items}
-        )
+    async def post_order(self, body: dict[str, Any]) -> httpx.Response:
+        """POST like a careful client: with an Idempotency-Key, retried on a network error
+        (the same key makes a retry safe: it returns the order already placed)."""
+        key = str(uuid.uuid4())
+        for attempt in range(4):
+            try:
+                response = await self.http.post(
+                    f"{self.url('order')}/orders", json=body, headers={"Idempotency-Key": key}
+                )
+                break
+            except httpx.TransportError:
+                if attempt == 3:
+                    raise
+                await asyncio.sleep(0.2)
         assert response.status_code == 202, response.text
+        return response
+
+    async def place_one(self, items: list[dict[str, Any]], expected: str) -> Order:
+        response = await self.post_order({"customer_id": "one", "items": items})
         order = Order(response.json()["id"], items, expected)
         self.orders.append(order)
         return order

@@ -20,6 +20,7 @@ from tests.support import (
     consumers_on,
     eventually,
     get_json,
+    holding_stock,
     rabbitmqctl,
     take_all,
     unacked_on,
@@ -56,14 +57,17 @@ async def test_1_consumer_killed_with_sigkill_while_holding_unacked_messages(
     make_system: SystemFactory, broker_url: str
 ) -> None:
     system = await make_system()
-    load = asyncio.create_task(system.place(300, rate=400))
-    await eventually(
-        lambda: unacked_by_inventory(broker_url),
-        lambda unacked: unacked > 0,
-        interval=0,
-        what="inventory holding unacked deliveries",
-    )
-    system.processes["inventory"][0].kill()
+    load = asyncio.create_task(system.place(300, rate=150))
+    await asyncio.sleep(0.5)
+    # Make sure the kill finds deliveries in hand: stall the consumer on a stock lock.
+    async with holding_stock(system.database_url("inventory"), "SKU-A"):
+        unacked = await eventually(
+            lambda: unacked_by_inventory(broker_url),
+            lambda unacked: unacked > 0,
+            what="inventory holding unacked deliveries",
+        )
+        system.processes["inventory"][0].kill()
+    print(f"killed inventory holding {unacked} unacked deliveries")
     replacement = system.spawn("inventory")
     await replacement.wait_ready()
     await load

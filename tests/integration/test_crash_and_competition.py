@@ -2,13 +2,10 @@
 competing for one queue and one stock."""
 
 import random
-import sqlite3
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import asyncpg
 import httpx
 import orjson
 
@@ -20,6 +17,7 @@ from tests.support import (
     consumers_on,
     eventually,
     get_json,
+    holding_stock,
     take_all,
     unacked_in_vhost,
 )
@@ -33,17 +31,6 @@ def inventory(broker_url: str, database_url: str, tmp_path: Path, **env: str) ->
         {"AMQP_URL": broker_url, "DATABASE_URL": database_url, "RETRY_DELAYS": "0.2,0.5", **env},
         tmp_path,
     )
-
-
-@contextmanager
-def sqlite_write_lock(database_url: str) -> Iterator[None]:
-    conn = sqlite3.connect(database_url.split(":///", 1)[1], isolation_level=None)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        conn.execute("ROLLBACK")
-        conn.close()
 
 
 async def test_consumer_killed_before_ack_gets_the_message_again_and_applies_it_once(
@@ -60,15 +47,7 @@ async def test_consumer_killed_before_ack_gets_the_message_again_and_applies_it_
             outcomes = await probe.tap(INVENTORY_EVENTS)
             event = factories.order_placed([("SKU-1", 3)])
             # Hold the stock so the consumer blocks mid-transaction with the message unacked.
-            if db_kind == "sqlite":
-                lock = sqlite_write_lock(db)
-                lock.__enter__()
-            else:
-                pg = await asyncpg.connect(db.replace("+asyncpg", ""))
-                holding = pg.transaction()
-                await holding.start()
-                await pg.execute("SELECT * FROM stock WHERE sku = 'SKU-1' FOR UPDATE")
-            try:
+            async with holding_stock(db, "SKU-1"):
                 await probe.publish(
                     ORDER_EVENTS, factories.body(event), **factories.properties(event)
                 )
@@ -78,12 +57,6 @@ async def test_consumer_killed_before_ack_gets_the_message_again_and_applies_it_
                     what="message held unacked",
                 )
                 first.kill()
-            finally:
-                if db_kind == "sqlite":
-                    lock.__exit__(None, None, None)
-                else:
-                    await holding.rollback()
-                    await pg.close()
 
             second.start()
             await second.wait_ready()
