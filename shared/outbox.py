@@ -191,7 +191,7 @@ class Outbox:
                     break
         if now - self._last_prune >= 60:
             self._last_prune = now
-            await self._prune()
+            await self.prune()
 
     async def _claim_due(self) -> list[OutboxMessage]:
         t = self._table
@@ -241,13 +241,15 @@ class Outbox:
                     )
                 )
 
-    async def _prune(self) -> None:
+    async def prune(self) -> int:
+        """Delete rows published longer ago than the retention; returns how many."""
         t = self._table
         cutoff = utcnow() - self._retention
         async with self._db.transaction() as conn:
             result = await conn.execute(delete(t).where(t.c.published_at < cutoff))
         if result.rowcount:
             log.info("pruned %d published outbox row(s)", result.rowcount)
+        return int(result.rowcount or 0)
 
     async def unpublished_count(self) -> int:
         async with self._db.reading() as conn:

@@ -1,0 +1,104 @@
+"""The outbox relay: what was committed but never published goes out, once, even with
+several relays sweeping the same table; published rows are pruned."""
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+import aio_pika
+
+from order_service.adapters import tables
+from shared.broker import Broker
+from shared.db import Database
+from shared.outbox import Outbox, OutboxMessage
+from shared.topology import ORDER_EVENTS
+from tests import factories
+from tests.support import BrokerProbe, eventually, take_all
+
+DatabaseUrl = Callable[[str], Awaitable[str]]
+
+
+def relay(db: Database, broker: Broker, **options: float) -> Outbox:
+    return Outbox(
+        db, tables.outbox, broker, app_id="test", batch_size=50, poll_interval=0.05, **options
+    )
+
+
+async def test_unpublished_rows_are_swept_out_exactly_once_by_competing_relays(
+    broker_url: str, database_url: DatabaseUrl
+) -> None:
+    url = await database_url("order")
+    writer_db = Database(url)
+    await writer_db.create_all(tables.metadata)
+    events = [factories.order_placed([("SKU-1", 1)]) for _ in range(400)]
+    # Rows as a crashed process leaves them: committed, never published, lease run out.
+    writer = relay(
+        writer_db, Broker(broker_url, name="writer", retry_delays=()), lease_seconds=0.001
+    )
+    async with writer_db.transaction() as conn:
+        await writer.store(conn, [OutboxMessage.of(e, ORDER_EVENTS) for e in events])
+    await asyncio.sleep(0.01)
+
+    dbs = [Database(url) for _ in range(3)]
+    brokers = [Broker(broker_url, name=f"relay-{n}", retry_delays=()) for n in range(3)]
+    relays = [relay(db, broker, lease_seconds=30) for db, broker in zip(dbs, brokers, strict=True)]
+    async with BrokerProbe(broker_url) as probe:
+        tap = await probe.tap(ORDER_EVENTS)
+        for broker in brokers:
+            broker.start()
+            await broker.connected()
+        tasks = [asyncio.create_task(r.run()) for r in relays]
+        try:
+            await eventually(
+                relays[0].unpublished_count,
+                lambda n: n == 0,
+                timeout=60,
+                what="every row published",
+            )
+            received: list[aio_pika.abc.AbstractIncomingMessage] = []
+
+            async def arrived() -> int:
+                received.extend(await take_all(tap))
+                return len(received)
+
+            await eventually(arrived, lambda n: n >= len(events))
+            await asyncio.sleep(0.5)  # anything published twice would be here by now
+            received.extend(await take_all(tap))
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for broker in brokers:
+                await broker.close()
+
+    copies = Counter(m.message_id for m in received)
+    assert set(copies) == {e.id for e in events}
+    assert max(copies.values()) == 1, "no row was relayed twice"
+    for db in [writer_db, *dbs]:
+        await db.dispose()
+
+
+async def test_published_rows_are_pruned_after_their_retention(
+    broker_url: str, database_url: DatabaseUrl
+) -> None:
+    db = Database(await database_url("order"))
+    await db.create_all(tables.metadata)
+    broker = Broker(broker_url, name="pruner", retry_delays=())
+    broker.start()
+    await broker.connected()
+    outbox = relay(db, broker, lease_seconds=0.001, retention_seconds=3600)
+    events = [factories.order_placed([("SKU-1", 1)]) for _ in range(5)]
+    async with db.transaction() as conn:
+        await outbox.store(conn, [OutboxMessage.of(e, ORDER_EVENTS) for e in events])
+    task = asyncio.create_task(outbox.run())
+    try:
+        await eventually(outbox.unpublished_count, lambda n: n == 0)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert await outbox.prune() == 0, "published within the retention: kept"
+    impatient = relay(db, broker, retention_seconds=0)
+    assert await impatient.prune() == 5
+    assert await impatient.prune() == 0
+    await broker.close()
+    await db.dispose()
