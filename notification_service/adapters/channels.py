@@ -61,11 +61,13 @@ class SmtpChannel:
         return f"<{notification.id}@{self._domain}>"
 
     async def send(self, notification: Notification) -> None:
-        if not notification.recipient or "@" not in notification.recipient:
+        # The order's e-mail field, never the recipient label: "customer:<id>" would be
+        # read as an address group if the customer id happened to contain an "@".
+        if not notification.email:
             raise Undeliverable(f"no e-mail address for {notification.recipient!r}")
         message = EmailMessage()
         message["From"] = self._sender
-        message["To"] = notification.recipient
+        message["To"] = notification.email
         message["Subject"] = notification.subject
         message["Message-ID"] = self.message_id(notification)
         message["Date"] = formatdate(localtime=False)

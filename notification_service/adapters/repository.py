@@ -78,4 +78,5 @@ def to_notification(row: Row[Any]) -> Notification:
         status=Status(row.status),
         created_at=row.created_at,
         attempts=row.attempts,
+        email=row.email,
     )

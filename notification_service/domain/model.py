@@ -30,6 +30,7 @@ class Notification:
     status: Status
     created_at: datetime
     attempts: int = 0
+    email: str | None = None  # the order's e-mail address, if it gave one
 
 
 def recipient_for(customer_id: str, email: str | None) -> str:

@@ -96,3 +96,33 @@ class Management:
 
     def close(self) -> None:
         self.client.close()
+
+
+class Mailpit:
+    """Mailpit's HTTP API v1: the mail the stack sent. A list is paginated (`start`, `limit`,
+    newest first) and each message's summary carries `ID` (Mailpit's own, one per stored copy),
+    `MessageID` (the Message-ID header without its angle brackets), `From`, `To`, `Subject`."""
+
+    PAGE = 50  # Mailpit's default page size
+
+    def __init__(self, url: str) -> None:
+        self.client = httpx.Client(base_url=f"{url}/api/v1", timeout=10)
+
+    def clear(self) -> None:
+        """Delete every message (DELETE with no IDs), and see the mailbox empty."""
+        response = self.client.delete("/messages")
+        assert response.status_code == 200, f"DELETE /messages: {response.status_code}"
+        eventually(self.messages, lambda found: not found, timeout=10, what="an empty mailbox")
+
+    def messages(self) -> list[Json]:
+        """Every message in the mailbox, read page by page until `total` are in hand."""
+        found: dict[str, Json] = {}
+        while True:
+            page = get_json(self.client, "/messages", start=len(found), limit=self.PAGE)
+            new = {m["ID"]: m for m in page["messages"] if m["ID"] not in found}
+            found.update(new)
+            if not new or len(found) >= page["total"]:
+                return list(found.values())
+
+    def close(self) -> None:
+        self.client.close()

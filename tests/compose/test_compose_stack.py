@@ -20,13 +20,24 @@ from tests.compose.checks import (
     EXCHANGES,
     QUEUES,
     assert_nothing_dead_lettered,
+    assert_one_mail_per_sent_notification,
     assert_one_notification_per_kind,
     assert_stock,
     confirmed_quantity,
+    count_without,
     describe,
+    describe_notifications,
     seed,
 )
-from tests.compose.clients import Json, Management, eventually, final_orders, get_json, place_orders
+from tests.compose.clients import (
+    Json,
+    Mailpit,
+    Management,
+    eventually,
+    final_orders,
+    get_json,
+    place_orders,
+)
 from tests.compose.stack import (
     APP_SERVICES,
     COMPOSE_FILE,
@@ -67,6 +78,18 @@ def management(stack: ComposeStack) -> Iterator[Management]:
     api.close()
 
 
+@pytest.fixture(scope="module")
+def mailpit(stack: ComposeStack) -> Iterator[Mailpit]:
+    api = Mailpit(local(stack, "MAILPIT_PORT"))
+    yield api
+    api.close()
+
+
+def sender(stack: ComposeStack) -> str:
+    """The notification service's From address (SMTP_FROM; compose's default if unset)."""
+    return stack.settings.get("SMTP_FROM") or "orders@example.com"
+
+
 def replica(stack: ComposeStack, service: str, port: int, index: int = 1) -> httpx.Client:
     return httpx.Client(base_url=stack.url(service, port, index), timeout=10)
 
@@ -90,7 +113,7 @@ def test_without_an_env_file_compose_refuses_and_says_to_copy_env_example(
 
 
 def test_every_container_is_healthy_and_answers_on_its_published_port(
-    stack: ComposeStack, orders: httpx.Client, management: Management
+    stack: ComposeStack, orders: httpx.Client, management: Management, mailpit: Mailpit
 ) -> None:
     containers = stack.containers()
     assert {c["service"]: c["health"] for c in containers} == dict.fromkeys(
@@ -107,8 +130,7 @@ def test_every_container_is_healthy_and_answers_on_its_published_port(
             token = {"Authorization": f"Bearer {stack.settings['ADMIN_TOKEN']}"}
             assert client.get("/admin/dead-letters", headers=token).status_code == 200
     assert management.get("/overview")["product_name"] == "RabbitMQ"
-    mail = httpx.get(f"{local(stack, 'MAILPIT_PORT')}/api/v1/messages", timeout=10)
-    assert mail.status_code == 200, mail.text
+    assert isinstance(mailpit.messages(), list)
 
 
 def test_each_service_owns_its_database_and_reaches_no_other(stack: ComposeStack) -> None:
@@ -159,36 +181,50 @@ def test_broker_has_the_contract_topology_and_no_guest_user(
     assert [user["name"] for user in management.get("/users")] == [stack.settings["RABBITMQ_USER"]]
 
 
-def test_orders_settle_with_exact_stock_and_one_notification_per_kind(
-    stack: ComposeStack, orders: httpx.Client, management: Management
+def test_orders_settle_with_exact_stock_one_notification_per_kind_and_its_mail(
+    stack: ComposeStack, orders: httpx.Client, management: Management, mailpit: Mailpit
 ) -> None:
+    mailpit.clear()
     run = uuid.uuid4().hex[:6]
     in_stock, sold_out, unknown = f"A-{run}", f"B-{run}", f"X-{run}"
     with contextlib.ExitStack() as clients:
         inventory = clients.enter_context(replica(stack, "inventory_service", 8001))
         notifications = clients.enter_context(replica(stack, "notification_service", 8002))
         seed(inventory, {in_stock: 5, sold_out: 0})
-        finals = place_single_replica_cases(orders, in_stock, sold_out, unknown, run)
-        assert_stock(inventory, {in_stock: (2, 3), sold_out: (0, 0)})
+        finals, emails = place_single_replica_cases(orders, in_stock, sold_out, unknown, run)
+        assert_stock(inventory, {in_stock: (1, 4), sold_out: (0, 0)})
         assert inventory.get(f"/stock/{unknown}").status_code == 404
-        count = assert_one_notification_per_kind(notifications, finals)
+        settled = assert_one_notification_per_kind(notifications, finals, emails)
+    mails = assert_one_mail_per_sent_notification(mailpit, settled, emails, sender(stack))
     assert_nothing_dead_lettered(management)
     stack.journal.append(
-        f"one replica each: placed 6 orders, replayed 1 Idempotency-Key (same order back), "
-        f"reused it with another body (409); saw {describe(finals)}; {in_stock} available 2 "
-        f"reserved 3, {sold_out} 0/0, {unknown} 404; {count} notifications, one per "
-        "(order, kind); DLQs empty"
+        f"one replica each: placed {len(finals)} orders ({count_without(emails)} without "
+        "e-mail), replayed 1 Idempotency-Key (same order back), reused it with another body "
+        f"(409); saw {describe(finals)}; {in_stock} available 1 reserved 4, {sold_out} 0/0, "
+        f"{unknown} 404; {describe_notifications(settled)}, one per (order, kind); "
+        f"{mail_line(mails, sender(stack))}; DLQs empty"
+    )
+
+
+def mail_line(mails: int, sender: str) -> str:
+    return (
+        f"{mails} mails in Mailpit, one per sent notification (Message-ID <notification "
+        f"id@{sender.rpartition('@')[2]}>), none twice, none for the orders without e-mail"
     )
 
 
 def place_single_replica_cases(
     orders: httpx.Client, in_stock: str, sold_out: str, unknown: str, run: str
-) -> dict[str, Json]:
-    """In stock, too many, sold out, unknown sku, partly unknown, and an Idempotency-Key."""
+) -> tuple[dict[str, Json], dict[str, str | None]]:
+    """In stock, too many, sold out, unknown sku, partly unknown, two with no e-mail address,
+    and an Idempotency-Key. Returns the final orders and each one's e-mail address."""
 
-    def order(*items: tuple[str, int]) -> Json:
+    def order(*items: tuple[str, int], email: bool = True) -> Json:
         lines = [{"sku": sku, "quantity": quantity} for sku, quantity in items]
-        return {"customer_id": f"c-{run}", "email": f"c-{run}@example.com", "items": lines}
+        body: Json = {"customer_id": f"c-{run}", "items": lines}
+        if email:
+            body["email"] = f"c-{run}@example.com"
+        return body
 
     # Outcomes that hold in any processing order: the confirmed ones fit in stock together.
     cases = [
@@ -197,6 +233,8 @@ def place_single_replica_cases(
         (order((sold_out, 1)), "REJECTED"),
         (order((unknown, 1)), "REJECTED"),
         (order((in_stock, 1), (unknown, 1)), "REJECTED"),  # all lines or none
+        (order((in_stock, 1), email=False), "CONFIRMED"),  # notified, but not by e-mail
+        (order((sold_out, 1), email=False), "REJECTED"),
     ]
     placed = place_orders(str(orders.base_url), [body for body, _ in cases])
     keyed_body = order((in_stock, 1))
@@ -215,11 +253,13 @@ def place_single_replica_cases(
     assert in_stock in finals[placed[1]["id"]]["rejection_reason"]
     confirmed = {o["id"] for o in get_json(orders, "/orders", status="CONFIRMED", limit=1000)}
     assert confirmed >= {i for i, status in expected.items() if status == "CONFIRMED"}
-    return finals
+    emails = {o["id"]: body.get("email") for o, (body, _) in zip(placed, cases, strict=True)}
+    emails[first.json()["id"]] = keyed_body["email"]
+    return finals, emails
 
 
-def test_two_replicas_of_each_consumer_never_oversell_nor_notify_twice(
-    stack: ComposeStack, orders: httpx.Client, management: Management
+def test_two_replicas_of_each_consumer_never_oversell_nor_notify_nor_mail_twice(
+    stack: ComposeStack, orders: httpx.Client, management: Management, mailpit: Mailpit
 ) -> None:
     scale = {"inventory_service": 2, "notification_service": 2}
     stack.compose(
@@ -234,6 +274,7 @@ def test_two_replicas_of_each_consumer_never_oversell_nor_notify_twice(
         what=f"consumers per queue {consumers}",
     )
 
+    mailpit.clear()
     run = uuid.uuid4().hex[:6]
     scarce, plenty = f"C-{run}", f"E-{run}"
     with contextlib.ExitStack() as clients:
@@ -245,14 +286,18 @@ def test_two_replicas_of_each_consumer_never_oversell_nor_notify_twice(
             clients.enter_context(replica(stack, "notification_service", 8002, index))
             for index in (1, 2)
         ]
-        finals, count = place_competing_orders(orders, inventories, notifications, scarce, plenty)
+        finals, emails, settled = place_competing_orders(
+            orders, inventories, notifications, scarce, plenty
+        )
+    mails = assert_one_mail_per_sent_notification(mailpit, settled, emails, sender(stack))
     assert_nothing_dead_lettered(management)
     stack.journal.append(
         f"two inventory + two notification replicas (consumers per queue {consumers}): "
-        f"placed 40 orders for 20 units of {scarce}, every other one also 2x {plenty}; saw "
-        f"{describe(finals)}; {scarce} available 0 reserved 20, {plenty} reserved "
-        f"{confirmed_quantity(finals, plenty)}; {count} notifications, one per (order, kind), "
-        "read through both notification replicas; DLQs empty"
+        f"placed {len(finals)} orders ({count_without(emails)} without e-mail) for 20 units "
+        f"of {scarce}, every other one also 2x {plenty}; saw {describe(finals)}; {scarce} "
+        f"available 0 reserved 20, {plenty} reserved {confirmed_quantity(finals, plenty)}; "
+        f"{describe_notifications(settled)}, one per (order, kind), read through both "
+        f"notification replicas; {mail_line(mails, sender(stack))}; DLQs empty"
     )
 
 
@@ -262,21 +307,24 @@ def place_competing_orders(
     notifications: list[httpx.Client],
     scarce: str,
     plenty: str,
-) -> tuple[dict[str, Json], int]:
+) -> tuple[dict[str, Json], dict[str, str | None], dict[str, list[Json]]]:
     """40 orders, each wanting one of 20 scarce units: exactly 20 can be confirmed, whatever
-    the order they are processed in and whichever replica takes them."""
+    the order they are processed in and whichever replica takes them. Every fifth order has
+    no e-mail address. Returns the final orders, their addresses and their notifications."""
     run = scarce.partition("-")[2]
     seed(inventories[0], {scarce: 20, plenty: 1000})
+    addresses = [f"c{n}-{run}@example.com" if n % 5 else None for n in range(40)]
     bodies = [
         {
             "customer_id": f"c-{run}-{n}",
-            "email": f"c{n}-{run}@example.com",
             "items": [{"sku": scarce, "quantity": 1}]
             + ([{"sku": plenty, "quantity": 2}] if n % 2 else []),
         }
-        for n in range(40)
+        | ({"email": address} if address else {})
+        for n, address in enumerate(addresses)
     ]
     placed = place_orders(str(orders.base_url), bodies)
+    emails = {o["id"]: address for o, address in zip(placed, addresses, strict=True)}
     finals = final_orders(orders, [o["id"] for o in placed], timeout=120)
 
     assert Counter(o["status"] for o in finals.values()) == {"CONFIRMED": 20, "REJECTED": 20}
@@ -286,11 +334,10 @@ def place_competing_orders(
             inventory, {scarce: (0, 20), plenty: (1000 - plenty_reserved, plenty_reserved)}
         )
     halves = [dict(list(finals.items())[i::2]) for i in (0, 1)]
-    count = sum(
-        assert_one_notification_per_kind(client, half)
-        for client, half in zip(notifications, halves, strict=True)
-    )
-    return finals, count
+    settled: dict[str, list[Json]] = {}
+    for client, half in zip(notifications, halves, strict=True):
+        settled |= assert_one_notification_per_kind(client, half, emails)
+    return finals, emails, settled
 
 
 def test_services_stop_cleanly_on_sigterm(stack: ComposeStack) -> None:
