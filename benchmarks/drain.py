@@ -114,14 +114,14 @@ async def _drain_inventory(
     await inventory.start()
     monitor.watch("inventory", inventory.pid)
     mark = monitor.mark()
-    samples: list[tuple[int, float]] = []  # (events processed, RSS in MB)
+    samples: list[tuple[int, float, float]] = []  # (events processed, RSS, anonymous RSS)
     deadline = time.monotonic() + 60 + total / 50
     async with profiled(cfg.py_spy, inventory.pid, cfg.output_dir, "inventory-drain"):
         while not samples or samples[-1][0] < total:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"inventory drained {samples[-1][0]}/{total} in time")
             processed = await sqlite.scalar(db, "SELECT count(*) FROM inbox")
-            samples.append((processed, monitor.rss_mb("inventory")))
+            samples.append((processed, monitor.rss_mb("inventory"), monitor.anon_mb("inventory")))
             await asyncio.sleep(0.1)
     cpu = monitor.cpu_since(mark)
     rss_after_idle = await _rss_when_outbox_empty(inventory, monitor)
@@ -138,7 +138,8 @@ async def _drain_inventory(
     return {
         "per_s": per_second(total, sqlite.epoch(last) - start),
         "outcomes_published_per_s": per_second(total, sqlite.epoch(published) - start),
-        "rss_mb_at_percent": _checkpoints(samples, total),
+        "rss_mb_at_percent": _checkpoints([(n, rss) for n, rss, _ in samples], total),
+        "anon_rss_mb_at_percent": _checkpoints([(n, anon) for n, _, anon in samples], total),
         "rss_mb_after": round(rss_after_idle, 1),
         "cpu": cpu,
     }

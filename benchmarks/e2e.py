@@ -13,9 +13,10 @@ from benchmarks import sqlite
 from benchmarks.config import BenchConfig
 from benchmarks.events import sku
 from benchmarks.footprint import Monitor
+from benchmarks.milestones import milestones
 from benchmarks.procs import Process, Service, free_port, running, vhost
 from benchmarks.profiling import profiled
-from benchmarks.stats import latency_summary, per_second
+from benchmarks.stats import distribution, latency_summary, per_second
 from benchmarks.workers import READY, read_result
 
 SERVICES = ("order", "inventory", "notification")
@@ -91,7 +92,12 @@ class System:
         self.accepted += len(accepted)
         await self._settled(timeout=60 + count / 20)
         cpu = self.monitor.cpu_since(mark)
+        cpu_seconds = self.monitor.cpu_seconds_since(mark)
         finished = await self._finished_at(set(accepted))
+        steps = await milestones(
+            {name: service.db_path for name, service in self.services.items()},
+            {key: record[0] for key, record in accepted.items()},
+        )
         latencies_ms = [(finished[key] - r[0]) * 1000 for key, r in accepted.items()]
         first_sent = min(r[0] for r in records)
         return {
@@ -103,10 +109,16 @@ class System:
             "post_per_s": per_second(count, max(r[1] for r in records) - first_sent),
             "post_latency_ms": latency_summary([(r[1] - r[0]) * 1000 for r in records]),
             "latency_ms": latency_summary(latencies_ms),
-            "latencies_ms": sorted(round(ms, 2) for ms in latencies_ms),
+            "latency_distribution_ms": distribution(latencies_ms),
+            "milestones_ms": steps,
             "loadgen_cpu_share": round(load["cpu_seconds"] / load["wall_seconds"], 2),
             "loadgen_max_lag_ms": round(load["max_lag_ms"], 2),
             "cpu": cpu,
+            "cpu_ms_per_order": {
+                name: round(1000 * seconds / len(accepted), 2)
+                for name, seconds in cpu_seconds.items()
+                if name in SERVICES
+            },
         }
 
     async def _settled(self, timeout: float) -> None:

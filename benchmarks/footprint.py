@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 MB = 1024 * 1024
 BROKER = "rabbitmq"
@@ -41,8 +41,20 @@ class Monitor:
 
     def rss_mb(self, name: str) -> float:
         with contextlib.suppress(psutil.Error, KeyError):
-            return self._processes[name].memory_info().rss / MB
+            return float(self._processes[name].memory_info().rss / MB)
         return float("nan")
+
+    def anon_mb(self, name: str) -> float:
+        """Resident memory less file-backed and shared pages: the process's own heap."""
+        with contextlib.suppress(psutil.Error, KeyError):
+            info = self._processes[name].memory_info()
+            return float((info.rss - info.shared) / MB)
+        return float("nan")
+
+    def broker_restarted(self) -> bool:
+        """Whether the RabbitMQ node seen at the start is gone (restarted under the run)."""
+        broker = self._processes.get(BROKER)
+        return broker is not None and not broker.is_running()
 
     def sample(self) -> None:
         for name, process in list(self._processes.items()):
@@ -61,15 +73,19 @@ class Monitor:
                 cpu[name] = times.user + times.system
         return CpuMark(time.monotonic(), cpu)
 
+    def cpu_seconds_since(self, start: CpuMark) -> dict[str, float]:
+        end = self.mark()
+        return {
+            name: end.cpu_seconds[name] - start.cpu_seconds[name]
+            for name in end.cpu_seconds
+            if name in start.cpu_seconds
+        }
+
     def cpu_since(self, start: CpuMark) -> dict[str, float]:
         """Share of one core each process used since `start` (2.0 = both cores)."""
-        end = self.mark()
-        wall = end.wall - start.wall
-        return {
-            name: round((end.cpu_seconds[name] - start.cpu_seconds[name]) / wall, 2)
-            for name in end.cpu_seconds
-            if name in start.cpu_seconds and wall > 0
-        }
+        wall = time.monotonic() - start.wall
+        used = self.cpu_seconds_since(start)
+        return {name: round(seconds / wall, 2) for name, seconds in used.items() if wall > 0}
 
     @asynccontextmanager
     async def polling(self) -> AsyncIterator["Monitor"]:

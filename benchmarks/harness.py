@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 from benchmarks import report
 from benchmarks.config import BenchConfig
@@ -21,17 +21,19 @@ from benchmarks.drain import run_drain
 from benchmarks.e2e import calibrate_loadgen, run_e2e
 from benchmarks.footprint import Monitor
 from benchmarks.pipeline import run_pipeline
-from benchmarks.procs import rabbitmqctl
+from benchmarks.procs import broker_disruptions, rabbitmqctl
 from benchmarks.profiling import PROFILES
 
-PACKAGES = ("aio-pika", "aiormq", "fastapi", "uvicorn", "sqlalchemy", "aiosqlite", "pydantic")
-PACKAGES += ("faststream", "aiohttp", "uvloop", "orjson")
+PACKAGES = (
+    *("aio-pika", "aiormq", "fastapi", "uvicorn", "sqlalchemy", "aiosqlite", "pydantic"),
+    *("faststream", "aiohttp", "uvloop", "orjson"),
+)
 
 
 async def run(cfg: BenchConfig) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-work-"))
     started, monitor = time.monotonic(), Monitor()
-    context = {
+    context: dict[str, Any] = {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "smoke": cfg.smoke,
         "machine": machine(),
@@ -52,8 +54,14 @@ async def run(cfg: BenchConfig) -> dict[str, Any]:
         print(f"benchmark failed; logs and databases kept in {workdir}", file=sys.stderr)
         raise
     context["duration_s"] = round(time.monotonic() - started, 1)
+    context["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    lost = broker_disruptions(workdir)
+    context["broker_disrupted_during_run"] = bool(lost) or monitor.broker_restarted()
     context["profiles"] = PROFILES
-    shutil.rmtree(workdir, ignore_errors=True)
+    if lost:
+        print(f"the broker connection was lost (see {', '.join(lost)} in {workdir})")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
     return report.assemble(pipeline, calibration, e2e, drain, monitor.peak_rss_mb, context)
 
 

@@ -172,3 +172,16 @@ async def running(*processes: Process) -> AsyncIterator[None]:
         yield
     finally:
         await asyncio.gather(*(p.stop() for p in processes), return_exceptions=True)
+
+
+# What a service logs when the broker goes away under it (RabbitMQ stopped or restarted).
+_BROKER_LOST = ("Unexpected connection close", "CONNECTION_FORCED", "Connection refused")
+
+
+def broker_disruptions(log_dir: Path) -> list[str]:
+    """The logs in `log_dir` that show the broker connection lost during the run."""
+    return sorted(
+        str(log.relative_to(log_dir))
+        for log in log_dir.rglob("*.log")
+        if any(sign in log.read_text(errors="replace") for sign in _BROKER_LOST)
+    )

@@ -122,6 +122,10 @@ def table(results: dict[str, Any]) -> str:
         ),
         ("e2e orders/s (saturation, to last commit)", f"{results['e2e_orders_per_s']:.0f}"),
         ("  POST /orders accepted/s", f"{results['e2e_post_per_s']:.0f}"),
+        (
+            "  HTTP errors at rate / saturation",
+            f"{at_rate['http_errors']} / {saturation['http_errors']}",
+        ),
         ("  e2e_ratio (e2e / raw pipeline)", f"{results['e2e_ratio']:.3f}"),
         ("  latency p50/p95/p99 ms, saturation", lat(saturation["latency_ms"])),
         (f"e2e latency p50/p95/p99 ms, {rate:g} orders/s", lat(at_rate["latency_ms"])),
@@ -142,7 +146,12 @@ def table(results: dict[str, Any]) -> str:
             "inventory RSS MB at 0/25/50/75/100% of drain",
             " / ".join(f"{v:.0f}" for v in results["drain_rss_mb_at_percent"].values()),
         ),
+        (
+            "  of which anonymous (heap) MB",
+            " / ".join(f"{v:.0f}" for v in d["drain"]["anon_rss_mb_at_percent"].values()),
+        ),
         ("CPU cores, e2e saturation", _join(saturation["cpu"], "{:.2f}")),
+        ("CPU ms per order, e2e saturation", _join(saturation["cpu_ms_per_order"], "{:.1f}")),
         ("CPU cores, inventory drain", _join(d["drain"]["cpu"], "{:.2f}")),
         ("CPU cores, raw pipeline", _join(d["pipeline"]["cpu"], "{:.2f}")),
         (
@@ -157,7 +166,15 @@ def table(results: dict[str, Any]) -> str:
     ]
     width = max(len(label) for label, _ in rows) + 2
     lines = [_title(results), ""]
+    if results["broker_disrupted_during_run"]:
+        lines += ["WARNING: the broker went away during this run: its numbers are not valid", ""]
     lines += [f"{label:<{width}}{value}" for label, value in rows]
+    for tag, phase in (("fixed rate", at_rate), ("saturation", saturation)):
+        lines += ["", f"where an order's time goes, {tag} (ms after its POST, p50 / p99):"]
+        lines += [
+            f"  {step:<{width - 2}}{summary['p50']:.1f} / {summary['p99']:.1f}"
+            for step, summary in phase["milestones_ms"].items()
+        ]
     lines += ["", "targets (issue 5):"]
     for t in results["targets"]:
         verdict = "PASS" if t["passed"] else "FAIL"
@@ -201,9 +218,8 @@ def write_chart(results: dict[str, Any], path: Path) -> None:
         (f"{e2e['rate']['rate']:g} orders/s (open loop)", e2e["rate"], "-"),
         (f"saturation ({e2e['saturation']['concurrency']} in flight)", e2e["saturation"], "--"),
     ):
-        values = phase["latencies_ms"]
-        share = [(i + 1) / len(values) for i in range(len(values))]
-        cdf.plot(values, share, style, label=label)
+        points = phase["latency_distribution_ms"]
+        cdf.plot([ms for _, ms in points], [p / 100 for p, _ in points], style, label=label)
     cdf.axvline(P99_LIMIT_MS, color="grey", linestyle=":", label=f"p99 target {P99_LIMIT_MS:g} ms")
     cdf.axhline(0.99, color="grey", linewidth=0.5)
     cdf.set_xscale("log")

@@ -3,6 +3,8 @@
 from collections.abc import Sequence
 
 PERCENTILES = (50, 95, 99)
+# Enough points to draw a distribution: every percentile, and the tail in finer steps.
+CDF_POINTS = (*range(0, 99), 99.0, 99.5, 99.9, 100.0)
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -25,3 +27,8 @@ def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float]:
 
 def per_second(count: int, seconds: float) -> float:
     return round(count / seconds, 1) if seconds > 0 else float("nan")
+
+
+def distribution(values: Sequence[float]) -> list[tuple[float, float]]:
+    """(percentile, value) pairs at `CDF_POINTS`: a latency distribution in ~100 numbers."""
+    return [(p, round(percentile(values, p), 2)) for p in CDF_POINTS]

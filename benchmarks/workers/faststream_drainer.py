@@ -4,7 +4,7 @@ nothing. Logging is off, as the services run at WARNING."""
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from faststream import AckPolicy
 from faststream.rabbit import Channel, QueueType, RabbitBroker, RabbitQueue
@@ -13,13 +13,18 @@ from benchmarks.procs import run_async
 from benchmarks.workers import amqp_parser, ready, write_result
 from shared.topology import ORDER_EVENTS, QueueSpec
 
+if TYPE_CHECKING:
+    from faststream.rabbit.schemas.queue import QuorumQueueArgs
+
 
 async def drain(
     url: str, queue_name: str, count: int, prefetch: int, timeout: float
 ) -> dict[str, Any]:
     arguments = QueueSpec(queue_name, ORDER_EVENTS).arguments()
     arguments.pop("x-queue-type")  # RabbitQueue sets it from queue_type
-    queue = RabbitQueue(queue_name, queue_type=QueueType.QUORUM, arguments=arguments)
+    queue = RabbitQueue(
+        queue_name, queue_type=QueueType.QUORUM, arguments=cast("QuorumQueueArgs", arguments)
+    )
     broker = RabbitBroker(url, logger=None)
     seen: list[float] = []
     done = asyncio.Event()
