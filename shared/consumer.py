@@ -19,6 +19,7 @@ crash in between duplicates a message (which the inbox absorbs) and never loses 
 """
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -74,7 +75,20 @@ class Event(Generic[DataT]):
         return self.envelope.type
 
 
-Handler = Callable[[UnitOfWork, Event[Any]], Awaitable[None]]
+EventHandler = Callable[[UnitOfWork, Event[Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class BatchHandler:
+    """A handler that applies a run of consecutive events at once, in delivery order, in
+    the batch's transaction: a few set-based statements instead of a few per event. It
+    must give the same result as applying the events one after another (the runtime
+    falls back to one-event runs to isolate a failure)."""
+
+    apply: Callable[[UnitOfWork, Sequence[Event[Any]]], Awaitable[None]]
+
+
+Handler = EventHandler | BatchHandler
 
 
 @dataclass(frozen=True)
@@ -254,11 +268,12 @@ class Consumer:
                 self.name,
                 [(d.event.id, d.event.type) for d in deliveries if d.event is not None],
             )
+            fresh: list[_Delivery] = []
             for d in deliveries:
-                assert d.event is not None and d.handler is not None
+                assert d.event is not None
                 if d.event.id in new_ids:
                     new_ids.discard(d.event.id)
-                    await d.handler(uow, d.event)
+                    fresh.append(d)
                 else:
                     log.info(
                         "%s: duplicate %s %s acknowledged without effect",
@@ -266,6 +281,14 @@ class Consumer:
                         d.event.type,
                         d.event.id,
                     )
+            for handler, run in itertools.groupby(fresh, key=lambda d: d.handler):
+                events = [d.event for d in run if d.event is not None]
+                if isinstance(handler, BatchHandler):
+                    await handler.apply(uow, events)
+                else:
+                    assert handler is not None
+                    for event in events:
+                        await handler(uow, event)
         for d in deliveries:
             d.settled = True
         self.processed += len(deliveries)

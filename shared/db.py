@@ -50,17 +50,27 @@ class Database:
     def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", echo: bool = False) -> None:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
-        kwargs: dict[str, Any] = {"echo": echo}
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 30}
+            # One writer connection per process: writers queue for it in the event loop
+            # and get it the moment it is free, instead of several connections sleeping in
+            # SQLite's busy handler (up to 100 ms a time) for the one file lock. Readers
+            # have their own connections (WAL lets them read while the writer writes).
+            sqlite_args: dict[str, Any] = {"echo": echo, "connect_args": {"timeout": 30}}
+            self.engine: AsyncEngine = create_async_engine(
+                url, pool_size=1, max_overflow=0, pool_timeout=300, **sqlite_args
+            )
+            reader = create_async_engine(url, pool_size=4, max_overflow=4, **sqlite_args)
+            for engine in (self.engine, reader):
+                _tune_sqlite(engine, sqlite_synchronous)
         else:
-            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        if self.dialect == "sqlite":
-            _tune_sqlite(self.engine, sqlite_synchronous)
-        self._reader = self.engine.execution_options(**{_READ_ONLY: True})
+            self.engine = create_async_engine(
+                url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True
+            )
+            reader = self.engine
+        self._reader_engine = reader
+        self._reader = reader.execution_options(**{_READ_ONLY: True})
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -89,6 +99,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._reader_engine is not self.engine:
+            await self._reader_engine.dispose()
 
 
 def _tune_sqlite(engine: AsyncEngine, synchronous: str) -> None:

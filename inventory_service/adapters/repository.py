@@ -1,8 +1,9 @@
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from inventory_service.adapters.tables import reservations, stock
@@ -35,13 +36,21 @@ class StockRepository:
         ]
 
     async def save(self, levels: Iterable[StockLevel]) -> None:
+        rows = [
+            {"b_sku": level.sku, "b_available": level.available, "b_reserved": level.reserved}
+            for level in levels
+        ]
+        if not rows:
+            return
         now = utcnow()
-        for level in levels:
-            await self._conn.execute(
-                update(stock)
-                .where(stock.c.sku == level.sku)
-                .values(available=level.available, reserved=level.reserved, updated_at=now)
-            )
+        await self._conn.execute(
+            update(stock)
+            .where(stock.c.sku == bindparam("b_sku"))
+            .values(
+                available=bindparam("b_available"), reserved=bindparam("b_reserved"), updated_at=now
+            ),
+            rows,
+        )
 
     async def set_available(self, sku: str, available: int) -> StockLevel:
         now = utcnow()
@@ -53,29 +62,37 @@ class StockRepository:
         ).returning(*stock.c)
         return _level((await self._conn.execute(stmt)).one())
 
-    async def reservation_status(self, order_id: UUID) -> str | None:
-        return await self._conn.scalar(
-            select(reservations.c.status).where(reservations.c.order_id == order_id)
+    async def orders_with_reservations(self, order_ids: Iterable[UUID]) -> set[UUID]:
+        query = select(reservations.c.order_id).where(reservations.c.order_id.in_(list(order_ids)))
+        return set((await self._conn.scalars(query)).all())
+
+    async def record(self, new: Sequence["Reservation"]) -> None:
+        if not new:
+            return
+        now = utcnow()
+        await self._conn.execute(
+            reservations.insert(),
+            [
+                {
+                    "order_id": r.order_id,
+                    "status": r.status,
+                    "reason": r.reason,
+                    "items": [{"sku": line.sku, "quantity": line.quantity} for line in r.lines],
+                    "event_id": r.event_id,
+                    "created_at": now,
+                }
+                for r in new
+            ],
         )
 
-    async def record(
-        self,
-        order_id: UUID,
-        status: str,
-        lines: Iterable[Line],
-        event_id: str,
-        reason: str | None = None,
-    ) -> None:
-        await self._conn.execute(
-            reservations.insert().values(
-                order_id=order_id,
-                status=status,
-                reason=reason,
-                items=[{"sku": line.sku, "quantity": line.quantity} for line in lines],
-                event_id=event_id,
-                created_at=utcnow(),
-            )
-        )
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    order_id: UUID
+    status: str
+    lines: list[Line]
+    event_id: str
+    reason: str | None = None
 
 
 def _level(row: Row[Any]) -> StockLevel:
