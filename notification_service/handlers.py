@@ -1,35 +1,37 @@
 """Notification use cases: one notification per (order, kind), whatever the redeliveries."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from notification_service.adapters.repository import NotificationRepository
 from notification_service.domain.model import Kind
 from shared import contracts
-from shared.consumer import Event, Handler
+from shared.consumer import BatchHandler, Event, Handler
 from shared.uow import UnitOfWork
 
 
 def build_handlers(on_recorded: Callable[[], None]) -> dict[str, Handler]:
-    """Handlers by event type; `on_recorded` runs once a new notification has committed."""
+    """Handlers by event type; `on_recorded` runs once new notifications have committed."""
 
-    async def on_order_placed(uow: UnitOfWork, event: Event[contracts.OrderPlacedV1]) -> None:
-        order = event.data
+    async def orders_placed(uow: UnitOfWork, events: Sequence[Event[Any]]) -> None:
+        orders: list[contracts.OrderPlacedV1] = [event.data for event in events]
         repo = NotificationRepository(uow.conn)
-        await repo.remember_contact(order.order_id, order.customer_id, order.email)
-        await repo.add(order.order_id, Kind.ORDER_RECEIVED)
+        await repo.remember_contacts((o.order_id, o.customer_id, o.email) for o in orders)
+        await repo.add((o.order_id, Kind.ORDER_RECEIVED, None) for o in orders)
         uow.on_commit(on_recorded)
 
-    async def on_stock_reserved(uow: UnitOfWork, event: Event[contracts.StockReservedV1]) -> None:
-        if await NotificationRepository(uow.conn).add(event.data.order_id, Kind.ORDER_CONFIRMED):
-            uow.on_commit(on_recorded)
+    async def stock_outcomes(uow: UnitOfWork, events: Sequence[Event[Any]]) -> None:
+        await NotificationRepository(uow.conn).add(
+            (event.data.order_id, Kind.ORDER_CONFIRMED, None)
+            if event.type == contracts.STOCK_RESERVED
+            else (event.data.order_id, Kind.ORDER_REJECTED, event.data.reason)
+            for event in events
+        )
+        uow.on_commit(on_recorded)
 
-    async def on_stock_rejected(uow: UnitOfWork, event: Event[contracts.StockRejectedV1]) -> None:
-        repo = NotificationRepository(uow.conn)
-        if await repo.add(event.data.order_id, Kind.ORDER_REJECTED, event.data.reason):
-            uow.on_commit(on_recorded)
-
+    outcomes = BatchHandler(stock_outcomes)
     return {
-        contracts.ORDER_PLACED: on_order_placed,
-        contracts.STOCK_RESERVED: on_stock_reserved,
-        contracts.STOCK_REJECTED: on_stock_rejected,
+        contracts.ORDER_PLACED: BatchHandler(orders_placed),
+        contracts.STOCK_RESERVED: outcomes,
+        contracts.STOCK_REJECTED: outcomes,
     }

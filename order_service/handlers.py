@@ -1,10 +1,10 @@
 """Order use cases: place an order; apply the stock outcome that inventory reports."""
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import orjson
@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from order_service.adapters.repository import OrderRepository
 from order_service.domain.model import InvalidTransition, Order, OrderLine
 from shared import contracts
-from shared.consumer import Event, PermanentError
+from shared.consumer import BatchHandler, Event, PermanentError
 from shared.db import utcnow
 from shared.envelope import CloudEvent, new_event
 from shared.topology import ORDER_EVENTS
@@ -100,25 +100,27 @@ def order_placed(order: Order) -> CloudEvent:
     )
 
 
-async def on_stock_reserved(uow: UnitOfWork, event: Event[contracts.StockReservedV1]) -> None:
-    await _settle(uow, event.data.order_id, lambda order, at: order.confirm(at))
-
-
-async def on_stock_rejected(uow: UnitOfWork, event: Event[contracts.StockRejectedV1]) -> None:
-    reason = event.data.reason
-    await _settle(uow, event.data.order_id, lambda order, at: order.reject(reason, at))
-
-
-async def _settle(
-    uow: UnitOfWork, order_id: UUID, apply: Callable[[Order, datetime], bool]
-) -> None:
+async def settle_orders(uow: UnitOfWork, events: Sequence[Event[Any]]) -> None:
+    """Apply a run of StockReserved / StockRejected events in order: one query locks the
+    orders, one statement writes the ones that changed."""
     repo = OrderRepository(uow.conn)
-    order = await repo.get(order_id, for_update=True)
-    if order is None:
-        raise PermanentError(f"no order {order_id}")
-    try:
-        changed = apply(order, utcnow())
-    except InvalidTransition as exc:
-        raise PermanentError(str(exc)) from exc
-    if changed:
-        await repo.save_outcome(order)
+    orders = await repo.get_many({event.data.order_id for event in events}, for_update=True)
+    changed: dict[UUID, Order] = {}
+    now = utcnow()
+    for event in events:
+        order = orders.get(event.data.order_id)
+        if order is None:
+            raise PermanentError(f"no order {event.data.order_id}")
+        try:
+            if event.type == contracts.STOCK_RESERVED:
+                applied = order.confirm(now)
+            else:
+                applied = order.reject(event.data.reason, now)
+        except InvalidTransition as exc:
+            raise PermanentError(str(exc)) from exc
+        if applied:
+            changed[order.id] = order
+    await repo.save_outcomes(changed.values())
+
+
+on_stock_outcome = BatchHandler(settle_orders)

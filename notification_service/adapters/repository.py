@@ -1,4 +1,4 @@
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -14,36 +14,42 @@ class NotificationRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def remember_contact(self, order_id: UUID, customer_id: str, email: str | None) -> None:
-        """Whom to tell about the order. The outcome of an order can arrive before the order
-        itself (they come through different queues): its notification waits, unsent, until
-        the contact is known; the recipient is resolved when it is sent."""
-        await self._conn.execute(
-            insert_ignoring_duplicates(self._conn, contacts).values(
-                order_id=order_id, customer_id=customer_id, email=email, created_at=utcnow()
-            )
-        )
-
-    async def add(self, order_id: UUID, kind: Kind, detail: str | None = None) -> bool:
-        """Record the notification unless one of this kind exists for the order already.
-        Returns whether it was new."""
-        subject, body = compose(kind, order_id, detail)
+    async def remember_contacts(self, orders: Iterable[tuple[UUID, str, str | None]]) -> None:
+        """Whom to tell about each (order id, customer id, e-mail). The outcome of an order
+        can arrive before the order itself (they come through different queues): its
+        notification waits, unsent, until the contact is known; the recipient is resolved
+        when it is sent."""
         now = utcnow()
-        result = await self._conn.execute(
-            insert_ignoring_duplicates(self._conn, notifications).values(
-                id=uuid4(),
-                order_id=order_id,
-                kind=kind.value,
-                recipient=None,
-                subject=subject,
-                body=body,
-                status=Status.PENDING.value,
-                created_at=now,
-                claimed_until=now,
-                attempts=0,
+        rows = [
+            {"order_id": order_id, "customer_id": customer_id, "email": email, "created_at": now}
+            for order_id, customer_id, email in orders
+        ]
+        if rows:
+            await self._conn.execute(insert_ignoring_duplicates(self._conn, contacts), rows)
+
+    async def add(self, wanted: Iterable[tuple[UUID, Kind, str | None]]) -> None:
+        """Record a notification for each (order id, kind, detail) unless the order has
+        one of that kind already."""
+        now = utcnow()
+        rows = []
+        for order_id, kind, detail in wanted:
+            subject, body = compose(kind, order_id, detail)
+            rows.append(
+                {
+                    "id": uuid4(),
+                    "order_id": order_id,
+                    "kind": kind.value,
+                    "recipient": None,
+                    "subject": subject,
+                    "body": body,
+                    "status": Status.PENDING.value,
+                    "created_at": now,
+                    "claimed_until": now,
+                    "attempts": 0,
+                }
             )
-        )
-        return bool(result.rowcount)
+        if rows:
+            await self._conn.execute(insert_ignoring_duplicates(self._conn, notifications), rows)
 
     async def list(self, *, order_id: UUID | None, limit: int) -> Sequence[Notification]:
         query = (

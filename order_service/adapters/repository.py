@@ -1,8 +1,8 @@
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from order_service.adapters.tables import orders
@@ -16,11 +16,8 @@ class OrderRepository:
     async def add(self, order: Order) -> None:
         await self._conn.execute(orders.insert().values(**_to_row(order)))
 
-    async def get(self, order_id: UUID, *, for_update: bool = False) -> Order | None:
-        query = select(orders).where(orders.c.id == order_id)
-        if for_update:
-            query = query.with_for_update()
-        row = (await self._conn.execute(query)).first()
+    async def get(self, order_id: UUID) -> Order | None:
+        row = (await self._conn.execute(select(orders).where(orders.c.id == order_id))).first()
         return _from_row(row) if row else None
 
     async def get_by_idempotency_key(self, key: str) -> Order | None:
@@ -35,16 +32,35 @@ class OrderRepository:
             query = query.where(orders.c.status == status.value)
         return [_from_row(row) for row in await self._conn.execute(query)]
 
-    async def save_outcome(self, order: Order) -> None:
-        await self._conn.execute(
-            update(orders)
-            .where(orders.c.id == order.id)
-            .values(
-                status=order.status.value,
-                rejection_reason=order.rejection_reason,
-                updated_at=order.updated_at,
+    async def get_many(
+        self, order_ids: Iterable[UUID], *, for_update: bool = False
+    ) -> dict[UUID, Order]:
+        query = select(orders).where(orders.c.id.in_(list(order_ids))).order_by(orders.c.id)
+        if for_update:
+            query = query.with_for_update()
+        return {row.id: _from_row(row) for row in await self._conn.execute(query)}
+
+    async def save_outcomes(self, changed: Iterable[Order]) -> None:
+        rows = [
+            {
+                "b_id": order.id,
+                "b_status": order.status.value,
+                "b_reason": order.rejection_reason,
+                "b_updated_at": order.updated_at,
+            }
+            for order in changed
+        ]
+        if rows:
+            await self._conn.execute(
+                update(orders)
+                .where(orders.c.id == bindparam("b_id"))
+                .values(
+                    status=bindparam("b_status"),
+                    rejection_reason=bindparam("b_reason"),
+                    updated_at=bindparam("b_updated_at"),
+                ),
+                rows,
             )
-        )
 
 
 def _to_row(order: Order) -> dict[str, Any]:

@@ -21,8 +21,8 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
             Subscription(
                 ORDER_INVENTORY_EVENTS,
                 {
-                    contracts.STOCK_RESERVED: handlers.on_stock_reserved,
-                    contracts.STOCK_REJECTED: handlers.on_stock_rejected,
+                    contracts.STOCK_RESERVED: handlers.on_stock_outcome,
+                    contracts.STOCK_REJECTED: handlers.on_stock_outcome,
                 },
             )
         ],
