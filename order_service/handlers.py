@@ -1,14 +1,12 @@
 """Order use cases: place an order; apply the stock outcome that inventory reports."""
 
 import hashlib
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy.exc import IntegrityError
 
 from order_service.adapters.repository import OrderRepository
 from order_service.domain.model import InvalidTransition, Order, OrderLine
@@ -18,8 +16,6 @@ from shared.db import utcnow
 from shared.envelope import CloudEvent, new_event
 from shared.topology import ORDER_EVENTS
 from shared.uow import UnitOfWork
-
-UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
 
 
 class IdempotencyConflict(Exception):
@@ -46,45 +42,49 @@ class PlaceOrder:
         return hashlib.sha256(canonical).hexdigest()
 
 
-async def place_order(new_uow: UnitOfWorkFactory, command: PlaceOrder) -> tuple[Order, bool]:
-    """Store the order and its OrderPlaced event in one transaction.
+async def place_orders(
+    uow: UnitOfWork, commands: Sequence[PlaceOrder]
+) -> list[tuple[Order, bool] | Exception]:
+    """Store orders and their OrderPlaced events in the unit of work, in order.
 
-    Returns the order and whether it was created by this call; with an idempotency key
-    already used for the same content, the first order comes back and nothing is
-    published again. Raises IdempotencyConflict if the key was used for other content.
+    For each command: the order and whether it was created now. A command whose
+    idempotency key was already used for the same content gets the first order back, and
+    nothing is published again; for other content, an IdempotencyConflict.
     """
-    for _ in range(3):
-        try:
-            async with new_uow() as uow:
-                repo = OrderRepository(uow.conn)
-                if command.idempotency_key is not None:
-                    existing = await repo.get_by_idempotency_key(command.idempotency_key)
-                    if existing is not None:
-                        return _replayed(existing, command), False
-                order = Order(
-                    customer_id=command.customer_id,
-                    email=command.email,
-                    items=list(command.items),
-                    created_at=utcnow(),
-                    idempotency_key=command.idempotency_key,
-                    request_hash=command.fingerprint if command.idempotency_key else None,
-                )
-                await repo.add(order)
-                uow.publish(order_placed(order), ORDER_EVENTS)
-            return order, True
-        except IntegrityError:
-            # A concurrent request with the same key committed first: answer as it did.
-            if command.idempotency_key is None:
-                raise
-    raise RuntimeError("idempotency key contention did not settle")
+    repo = OrderRepository(uow.conn)
+    keys = {c.idempotency_key for c in commands if c.idempotency_key is not None}
+    known = await repo.get_by_idempotency_keys(keys) if keys else {}
+    results: list[tuple[Order, bool] | Exception] = []
+    created: list[Order] = []
+    now = utcnow()
+    for command in commands:
+        key = command.idempotency_key
+        if key is not None and key in known:
+            results.append(_replayed(known[key], command))
+            continue
+        order = Order(
+            customer_id=command.customer_id,
+            email=command.email,
+            items=list(command.items),
+            created_at=now,
+            idempotency_key=key,
+            request_hash=command.fingerprint if key is not None else None,
+        )
+        if key is not None:
+            known[key] = order
+        created.append(order)
+        uow.publish(order_placed(order), ORDER_EVENTS)
+        results.append((order, True))
+    await repo.add_many(created)
+    return results
 
 
-def _replayed(order: Order, command: PlaceOrder) -> Order:
+def _replayed(order: Order, command: PlaceOrder) -> tuple[Order, bool] | Exception:
     if order.request_hash != command.fingerprint:
-        raise IdempotencyConflict(
+        return IdempotencyConflict(
             f"Idempotency-Key {command.idempotency_key!r} was already used for another order"
         )
-    return order
+    return order, False
 
 
 def order_placed(order: Order) -> CloudEvent:

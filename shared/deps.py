@@ -7,7 +7,8 @@ from fastapi import Depends, Request
 from shared.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: FastAPI would run a plain function in its thread pool, on every request.
     runtime: Runtime = request.app.state.runtime
     return runtime
 

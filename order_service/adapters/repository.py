@@ -13,18 +13,17 @@ class OrderRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def add(self, order: Order) -> None:
-        await self._conn.execute(orders.insert().values(**_to_row(order)))
+    async def add_many(self, new: Sequence[Order]) -> None:
+        if new:
+            await self._conn.execute(orders.insert(), [_to_row(order) for order in new])
 
     async def get(self, order_id: UUID) -> Order | None:
         row = (await self._conn.execute(select(orders).where(orders.c.id == order_id))).first()
         return _from_row(row) if row else None
 
-    async def get_by_idempotency_key(self, key: str) -> Order | None:
-        row = (
-            await self._conn.execute(select(orders).where(orders.c.idempotency_key == key))
-        ).first()
-        return _from_row(row) if row else None
+    async def get_by_idempotency_keys(self, keys: Iterable[str]) -> dict[str, Order]:
+        query = select(orders).where(orders.c.idempotency_key.in_(list(keys)))
+        return {row.idempotency_key: _from_row(row) for row in await self._conn.execute(query)}
 
     async def list(self, *, status: OrderStatus | None, limit: int) -> Sequence[Order]:
         query = select(orders).order_by(orders.c.created_at.desc()).limit(limit)

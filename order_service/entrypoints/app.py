@@ -1,4 +1,5 @@
 from fastapi import FastAPI
+from sqlalchemy.exc import IntegrityError
 
 from order_service import handlers
 from order_service.adapters import tables
@@ -6,6 +7,7 @@ from order_service.config import OrderSettings
 from order_service.entrypoints.api.routes import orders
 from shared import contracts
 from shared.consumer import Subscription
+from shared.group_commit import GroupCommit
 from shared.http import create_service_app
 from shared.runtime import Runtime
 from shared.topology import ORDER_INVENTORY_EVENTS
@@ -27,4 +29,11 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
             )
         ],
     )
-    return create_service_app(runtime, [orders.router], title="Order service")
+    # Orders placed concurrently are stored in one transaction (see shared.group_commit).
+    intake: orders.Intake = GroupCommit(
+        runtime.unit_of_work, handlers.place_orders, retryable=(IntegrityError,)
+    )
+    runtime.add_background(intake.run)
+    app = create_service_app(runtime, [orders.router], title="Order service")
+    app.state.intake = intake
+    return app

@@ -2,7 +2,7 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from order_service import handlers
@@ -10,8 +10,19 @@ from order_service.adapters.repository import OrderRepository
 from order_service.domain.model import Order, OrderLine, OrderStatus
 from shared import contracts
 from shared.deps import RuntimeDep
+from shared.group_commit import GroupCommit
 
 router = APIRouter(prefix="/orders", tags=["orders"])
+
+Intake = GroupCommit[handlers.PlaceOrder, tuple[Order, bool]]
+
+
+async def get_intake(request: Request) -> Intake:
+    intake: Intake = request.app.state.intake
+    return intake
+
+
+IntakeDep = Annotated[Intake, Depends(get_intake)]
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
@@ -51,7 +62,7 @@ class OrderResponse(BaseModel):
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=OrderResponse)
 async def place_order(
     body: PlaceOrderRequest,
-    runtime: RuntimeDep,
+    intake: IntakeDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
 ) -> OrderResponse:
@@ -62,7 +73,7 @@ async def place_order(
         idempotency_key=idempotency_key,
     )
     try:
-        order, created = await handlers.place_order(runtime.unit_of_work, command)
+        order, created = await intake.submit(command)
     except handlers.IdempotencyConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
     response.headers["Location"] = f"/orders/{order.id}"
