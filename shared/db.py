@@ -18,6 +18,8 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
+from shared import sqlite_driver
+
 _READ_ONLY = "readonly"
 _SCHEMA_LOCK = 0x5C4E3A  # any constant shared by every instance of every service
 
@@ -53,13 +55,24 @@ class Database:
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            if parsed.get_driver_name() == "aiosqlite":
+                url = parsed.set(drivername=sqlite_driver.NAME.replace(".", "+")).render_as_string(
+                    hide_password=False
+                )
             # One writer connection per process: writers queue for it in the event loop
             # and get it the moment it is free, instead of several connections sleeping in
             # SQLite's busy handler (up to 100 ms a time) for the one file lock. Readers
             # have their own connections (WAL lets them read while the writer writes).
             sqlite_args: dict[str, Any] = {"echo": echo, "connect_args": {"timeout": 30}}
+            # Every write goes through transaction() (engine.begin()), which always ends
+            # in COMMIT or ROLLBACK: no reset needed when the connection is returned.
             self.engine: AsyncEngine = create_async_engine(
-                url, pool_size=1, max_overflow=0, pool_timeout=300, **sqlite_args
+                url,
+                pool_size=1,
+                max_overflow=0,
+                pool_timeout=300,
+                pool_reset_on_return=None,
+                **sqlite_args,
             )
             reader = create_async_engine(url, pool_size=4, max_overflow=4, **sqlite_args)
             for engine in (self.engine, reader):

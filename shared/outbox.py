@@ -128,6 +128,8 @@ class Outbox:
         poll_interval: float = 1.0,
         lease_seconds: float = 10.0,
         retention_seconds: float = 24 * 3600,
+        mark_delay: float = 0.25,
+        max_pending: int = 10_000,
     ) -> None:
         self._db = db
         self._table = table
@@ -138,6 +140,12 @@ class Outbox:
         self._lease = timedelta(seconds=lease_seconds)
         self._retention = timedelta(seconds=retention_seconds)
         self._pending: deque[OutboxMessage] = deque()
+        self._max_pending = max_pending
+        # Ids the broker confirmed, marked published in one statement a moment later.
+        self._confirmed: list[str] = []
+        self._confirmed_since = 0.0
+        self._mark_delay = min(mark_delay, lease_seconds / 4)
+        self._mark_timer: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
         self._last_sweep = 0.0
         self._last_prune = 0.0
@@ -164,8 +172,11 @@ class Outbox:
         )
 
     def committed(self, messages: Sequence[OutboxMessage]) -> None:
-        """Hand rows that just committed to the relay for immediate publication."""
-        self._pending.extend(messages)
+        """Hand rows that just committed to the relay for immediate publication. (Past
+        `max_pending` waiting in memory they are left to the sweep: memory stays bounded
+        however far the broker falls behind.)"""
+        if len(self._pending) < self._max_pending:
+            self._pending.extend(messages)
         self._wake.set()
 
     async def run(self) -> None:
@@ -192,6 +203,38 @@ class Outbox:
         if now - self._last_prune >= 60:
             self._last_prune = now
             await self.prune()
+        await self._mark_published()
+
+    def _mark_due(self) -> None:
+        self._mark_timer = None
+        self._wake.set()
+
+    async def _mark_published(self, *, now: bool = False) -> None:
+        """Mark confirmed rows published, in one statement for all confirmed in the last
+        `mark_delay`: one write per batch of publications rather than one per commit. A
+        crash before the mark only re-publishes them once their lease has run out (the
+        consumers' inboxes absorb the copies)."""
+        if not self._confirmed:
+            return
+        loop = asyncio.get_running_loop()
+        waited = loop.time() - self._confirmed_since
+        if not now and len(self._confirmed) < self._batch_size and waited < self._mark_delay:
+            if self._mark_timer is None:
+                self._mark_timer = loop.call_later(self._mark_delay - waited, self._mark_due)
+            return
+        if self._mark_timer is not None:
+            self._mark_timer.cancel()
+            self._mark_timer = None
+        ids, self._confirmed = self._confirmed, []
+        t = self._table
+        published_at = utcnow()
+        async with self._db.transaction() as conn:
+            for start in range(0, len(ids), 500):
+                await conn.execute(
+                    update(t)
+                    .where(t.c.id.in_(ids[start : start + 500]))
+                    .values(published_at=published_at, attempts=t.c.attempts + 1)
+                )
 
     async def _claim_due(self) -> list[OutboxMessage]:
         t = self._table
@@ -216,20 +259,16 @@ class Outbox:
             return_exceptions=True,
         )
         outcomes = list(zip(batch, results, strict=True))
-        done = [m.id for m, r in outcomes if not isinstance(r, BaseException)]
+        if not self._confirmed:
+            self._confirmed_since = asyncio.get_running_loop().time()
+        self._confirmed.extend(m.id for m, r in outcomes if not isinstance(r, BaseException))
         failed = {m.id: r for m, r in outcomes if isinstance(r, BaseException)}
-        t = self._table
-        now = utcnow()
-        async with self._db.transaction() as conn:
-            if done:
-                await conn.execute(
-                    update(t)
-                    .where(t.c.id.in_(done))
-                    .values(published_at=now, attempts=t.c.attempts + 1)
-                )
-            if failed:
-                error = next(iter(failed.values()))
-                log.warning("publishing %d outbox event(s) failed: %r", len(failed), error)
+        if failed:
+            t = self._table
+            now = utcnow()
+            error = next(iter(failed.values()))
+            log.warning("publishing %d outbox event(s) failed: %r", len(failed), error)
+            async with self._db.transaction() as conn:
                 await conn.execute(
                     update(t)
                     .where(t.c.id.in_(list(failed)))
@@ -263,11 +302,12 @@ class Outbox:
     async def drain(self, grace_seconds: float) -> None:
         """On shutdown: give events committed just now a chance to go out. Whatever is
         left stays in the table and is relayed by the next process to start."""
-        if not self._pending or not self._publisher.is_ready:
-            return
-        batch = list(self._pending)
+        batch = list(self._pending) if self._publisher.is_ready else []
         self._pending.clear()
         try:
-            await asyncio.wait_for(self._publish(batch), grace_seconds)
+            async with asyncio.timeout(grace_seconds):
+                if batch:
+                    await self._publish(batch)
+                await self._mark_published(now=True)
         except Exception as exc:
             log.warning("outbox drain on shutdown incomplete: %r", exc)

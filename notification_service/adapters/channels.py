@@ -18,11 +18,17 @@ class Undeliverable(Exception):
 
 
 class NotificationChannel(Protocol):
+    # Whether each message must be marked sent the moment it is accepted (a slow channel
+    # with real side effects), or may be marked with the rest of its batch.
+    marks_each_send: bool
+
     async def send(self, notification: Notification) -> None: ...
 
 
 class LoggingChannel:
     """Writes each notification to the log: the default, needing nothing configured."""
+
+    marks_each_send = False
 
     async def send(self, notification: Notification) -> None:
         log.info(
@@ -38,7 +44,10 @@ class SmtpChannel:
     """E-mail over SMTP. Every notification has one Message-ID, derived from its id, on
     every attempt: if a process dies after the server accepted a message but before the
     notification was marked sent, the retry carries the same Message-ID, which mail
-    systems use to drop the duplicate."""
+    systems use to drop the duplicate. Each message is marked sent as soon as the server
+    accepts it, to keep that window as short as it can be."""
+
+    marks_each_send = True
 
     def __init__(
         self,

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, bindparam, exists, select, update
 
 from notification_service.adapters.channels import NotificationChannel, Undeliverable
 from notification_service.adapters.repository import to_notification, with_contact
@@ -36,6 +36,7 @@ class Dispatcher:
         lease_seconds: float = 30.0,
         retry_base_seconds: float = 1.0,
         poll_interval: float = 1.0,
+        linger: float = 0.02,
     ) -> None:
         self._db = db
         self._channel = channel
@@ -44,6 +45,7 @@ class Dispatcher:
         self._lease = timedelta(seconds=lease_seconds)
         self._retry_base = retry_base_seconds
         self._poll_interval = poll_interval
+        self._linger = linger
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -53,6 +55,9 @@ class Dispatcher:
         await poll_loop(self._dispatch_all, self._wake, self._poll_interval, "dispatch")
 
     async def _dispatch_all(self) -> None:
+        # Linger a moment after a wake-up: notifications recorded in quick succession then
+        # go out, and are marked, together.
+        await asyncio.sleep(self._linger)
         while await self.dispatch_once() == self._batch_size:
             pass
 
@@ -69,6 +74,7 @@ class Dispatcher:
             )
             query = with_contact(select(t)).where(t.c.id.in_([row.id for row in claimed]))
             rows = (await conn.execute(query.order_by(t.c.created_at))).all()
+        sent: list[dict[str, Any]] = []
         for row in rows:
             notification = to_notification(row)
             attempts = row.attempts + 1
@@ -86,14 +92,36 @@ class Dispatcher:
             except Exception as exc:
                 await self._failed(row.id, attempts, exc)
             else:
-                await self._finish(
-                    row.id,
-                    status=Status.SENT.value,
-                    attempts=attempts,
-                    recipient=notification.recipient,
-                    sent_at=utcnow(),
+                sent.append(
+                    {
+                        "b_id": row.id,
+                        "b_attempts": attempts,
+                        "b_recipient": notification.recipient,
+                        "b_sent_at": utcnow(),
+                    }
                 )
+                if self._channel.marks_each_send:
+                    await self._mark_sent(sent)
+                    sent = []
+        await self._mark_sent(sent)
         return len(claimed)
+
+    async def _mark_sent(self, sent: list[dict[str, Any]]) -> None:
+        if not sent:
+            return
+        t = notifications
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                update(t)
+                .where(t.c.id == bindparam("b_id"))
+                .values(
+                    status=Status.SENT.value,
+                    attempts=bindparam("b_attempts"),
+                    recipient=bindparam("b_recipient"),
+                    sent_at=bindparam("b_sent_at"),
+                ),
+                sent,
+            )
 
     async def _failed(self, notification_id: UUID, attempts: int, exc: Exception) -> None:
         final = attempts >= self._max_attempts
