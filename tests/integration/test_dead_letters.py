@@ -11,9 +11,10 @@ from inventory_service.config import InventorySettings
 from inventory_service.entrypoints.app import create_app as inventory_app
 from shared import contracts
 from shared.consumer import Event, PermanentError, Subscription
+from shared.dead_letters import DeadLetterQueue
 from shared.inbox import inbox_table
 from shared.runtime import Runtime
-from shared.topology import INVENTORY_ORDER_EVENTS, ORDER_EVENTS
+from shared.topology import DELIVERY_LIMIT, INVENTORY_ORDER_EVENTS, ORDER_EVENTS, declare
 from shared.uow import UnitOfWork
 from tests import factories
 from tests.support import BrokerProbe, eventually, running
@@ -127,3 +128,31 @@ async def test_failing_handler_is_retried_with_back_off_then_dead_lettered(
 
 async def _reserved(http) -> int:  # type: ignore[no-untyped-def]
     return int((await http.get("/stock/SKU-1")).json()["reserved"])
+
+
+async def test_a_message_that_keeps_killing_its_consumer_is_dead_lettered_by_the_broker(
+    broker_url: str,
+) -> None:
+    """A delivery that never gets acknowledged (its consumer dies each time) is returned to
+    the queue, and after the quorum queue's delivery limit the broker dead-letters it."""
+    async with BrokerProbe(broker_url) as probe:
+        assert probe.channel is not None and probe.connection is not None
+        await declare(probe.channel, retry_delays=(1.0,))
+        event = factories.order_placed([("SKU-1", 1)])
+        await probe.publish(ORDER_EVENTS, factories.body(event), **factories.properties(event))
+        for _ in range(DELIVERY_LIMIT + 1):
+            # A consumer that dies holding the message: its channel closes unacknowledged.
+            channel = await probe.connection.channel()
+            queue = await channel.get_queue(INVENTORY_ORDER_EVENTS.name)
+            message = await eventually(lambda q=queue: q.get(fail=False), lambda m: m is not None)
+            assert message.message_id == event.id
+            await channel.close()
+        letters = await eventually(
+            lambda: DeadLetterQueue(probe.connection, INVENTORY_ORDER_EVENTS).peek(),
+            lambda found: len(found) == 1,
+        )
+        assert await probe.drain(INVENTORY_ORDER_EVENTS.name) == [], "no longer in the work queue"
+
+    assert letters[0].message_id == event.id
+    assert letters[0].reason == "delivery_limit"
+    assert letters[0].original_queue == INVENTORY_ORDER_EVENTS.name
