@@ -8,7 +8,7 @@ its event id is unchanged, so replaying it twice has one effect (the inbox dedup
 """
 
 import base64
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -243,7 +243,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return value
-
-
-def queues_by_name(specs: Sequence[QueueSpec]) -> dict[str, QueueSpec]:
-    return {spec.name: spec for spec in specs}

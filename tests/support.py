@@ -279,20 +279,6 @@ async def take_all(queue: aio_pika.abc.AbstractQueue) -> list[aio_pika.abc.Abstr
     return messages
 
 
-def unacked_in_vhost(vhost_url: str) -> int:
-    """Deliveries held unacknowledged by consumers in the vhost (exact: read from the
-    channels, not from the queue's lagging statistics)."""
-    vhost = unquote(urlsplit(vhost_url).path.lstrip("/"))
-    total = 0
-    for line in rabbitmqctl(
-        "list_channels", "--no-table-headers", "vhost", "messages_unacknowledged"
-    ).splitlines():
-        name, _, count = line.rpartition("\t")
-        if name == vhost and count.strip().isdigit():
-            total += int(count)
-    return total
-
-
 def consumers_on(vhost_url: str, queue: str) -> int:
     vhost = unquote(urlsplit(vhost_url).path.lstrip("/"))
     lines = rabbitmqctl("list_consumers", "--vhost", vhost, "--no-table-headers", "queue_name")

@@ -19,7 +19,7 @@ from tests.support import (
     get_json,
     holding_stock,
     take_all,
-    unacked_in_vhost,
+    unacked_on,
 )
 
 DatabaseUrl = Callable[[str], Awaitable[str]]
@@ -52,7 +52,7 @@ async def test_consumer_killed_before_ack_gets_the_message_again_and_applies_it_
                     ORDER_EVENTS, factories.body(event), **factories.properties(event)
                 )
                 await eventually(
-                    lambda: unacked_in_vhost(broker_url),
+                    lambda: unacked_on(broker_url, INVENTORY_ORDER_EVENTS.name),
                     lambda n: n == 1,
                     what="message held unacked",
                 )
