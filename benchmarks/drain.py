@@ -22,9 +22,9 @@ from benchmarks.profiling import profiled
 from benchmarks.publishing import publish_confirmed
 from benchmarks.stats import per_second
 from benchmarks.workers import READY, read_result
-from shared import topology
-from shared.settings import ServiceSettings
-from shared.topology import ORDER_EVENTS, QueueSpec
+from shared.contract import topology
+from shared.contract.topology import ORDER_EVENTS, QueueSpec
+from shared.process.settings import ServiceSettings
 
 RAW = QueueSpec("bench.raw-drain", ORDER_EVENTS)
 FASTSTREAM = QueueSpec("bench.faststream-drain", ORDER_EVENTS)

@@ -5,8 +5,10 @@ from typing import Any
 
 import aio_pika
 
-from shared import contracts
-from shared.envelope import new_event, to_amqp
+from shared.contract import events as contracts
+from shared.contract.envelope import new_event
+from shared.contract.outbound import OutboundMessage
+from shared.messaging.broker import amqp_message
 
 SOURCE = "/benchmarks"
 
@@ -37,4 +39,4 @@ def order_placed(n: int, skus: int) -> aio_pika.Message:
             items=[contracts.OrderLine(**line) for line in body["items"]],
         ),
     )
-    return to_amqp(event, app_id="benchmarks")
+    return amqp_message(OutboundMessage.of(event, ""), app_id="benchmarks")

@@ -25,7 +25,7 @@ from benchmarks.procs import broker_disruptions, rabbitmqctl
 from benchmarks.profiling import PROFILES
 
 PACKAGES = (
-    *("aio-pika", "aiormq", "fastapi", "uvicorn", "sqlalchemy", "aiosqlite", "pydantic"),
+    *("aio-pika", "aiormq", "fastapi", "uvicorn", "sqlalchemy", "psycopg", "pydantic"),
     *("faststream", "aiohttp", "uvloop", "orjson"),
 )
 

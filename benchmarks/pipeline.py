@@ -14,8 +14,8 @@ from benchmarks.footprint import Monitor
 from benchmarks.procs import Process, running, vhost
 from benchmarks.stats import latency_summary, per_second
 from benchmarks.workers import READY, read_result
-from shared import topology
-from shared.topology import QueueSpec
+from shared.contract import topology
+from shared.contract.topology import QueueSpec
 
 EXCHANGE = "bench.pipeline"
 QUEUES = (QueueSpec("bench.pipeline-a", EXCHANGE), QueueSpec("bench.pipeline-b", EXCHANGE))

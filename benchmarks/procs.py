@@ -139,7 +139,7 @@ class Service(Process):
         self.db_path = data_dir / f"{name}.db"
         self.env = {
             "AMQP_URL": amqp_url,
-            "DATABASE_URL": f"sqlite+aiosqlite:///{self.db_path}",
+            "DATABASE_URL": f"sqlite:///{self.db_path}",
             "HTTP_HOST": "127.0.0.1",
             "HTTP_PORT": str(self.port),
             "LOG_LEVEL": "WARNING",

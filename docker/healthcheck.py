@@ -17,7 +17,9 @@ from pathlib import Path
 def service_port() -> int:
     if port := os.environ.get("HTTP_PORT"):
         return int(port)
-    from shared.settings import ServiceSettings  # slow (pydantic): only when HTTP_PORT is unset
+    from shared.process.settings import (
+        ServiceSettings,  # slow (pydantic): only when HTTP_PORT is unset
+    )
 
     argv = Path("/proc/1/cmdline").read_bytes().split(b"\0")
     config = importlib.import_module(f"{argv[argv.index(b'-m') + 1].decode()}.config")

@@ -1,31 +1,43 @@
-"""Inventory use cases: reserve stock for placed orders (each order: all lines or none)."""
+"""Inventory use cases: reserve stock for placed orders (each order: all lines or none),
+and set a sku's level."""
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from inventory_service.adapters.repository import Reservation, StockRepository
-from inventory_service.domain.model import Line, Reserved, reserve
-from shared import contracts
-from shared.consumer import BatchHandler, Event
-from shared.envelope import new_event
-from shared.topology import INVENTORY_EVENTS
-from shared.uow import UnitOfWork
+from inventory_service.domain.model import Line, Reservation, Reserved, StockLevel, reserve
+from inventory_service.unit_of_work import InventoryUnitOfWork
+from shared.contract.envelope import new_event
+from shared.contract.events import (
+    INVENTORY_SOURCE,
+    OrderLine,
+    OrderPlacedV1,
+    StockRejectedV1,
+    StockReservedV1,
+)
+from shared.contract.topology import INVENTORY_EVENTS
+from shared.core.handlers import Event, Handler, handles
 
 log = logging.getLogger(__name__)
 
 
-async def reserve_stock(uow: UnitOfWork, events: Sequence[Event[Any]]) -> None:
+@dataclass(frozen=True)
+class SetStock:
+    sku: str
+    available: int
+
+
+def reserve_stock(events: Sequence[Event[OrderPlacedV1]], uow: InventoryUnitOfWork) -> None:
     """Apply a run of OrderPlaced events in order, as if one at a time, with a few
     statements for the whole run: lock the stock rows the run touches (in sku order),
     decide each order against the levels left by the ones before it, write the changes."""
-    repo = StockRepository(uow.conn)
-    orders: list[contracts.OrderPlacedV1] = [event.data for event in events]
-    levels = await repo.lock({item.sku for order in orders for item in order.items})
+    orders = [event.data for event in events]
+    levels = uow.stock.lock({item.sku for order in orders for item in order.items})
     # Read after taking the locks: a concurrent copy of one of these orders (another event
     # id for the same order) has either committed its reservation by now, or waits for us.
-    reserved_already = await repo.orders_with_reservations([o.order_id for o in orders])
-    changed = {}
+    reserved_already = uow.reservations.existing([o.order_id for o in orders])
+    changed: dict[str, StockLevel] = {}
     reservations = []
     for event, order in zip(events, orders, strict=True):
         if order.order_id in reserved_already:
@@ -35,32 +47,30 @@ async def reserve_stock(uow: UnitOfWork, events: Sequence[Event[Any]]) -> None:
             continue
         reserved_already.add(order.order_id)
         outcome = reserve(levels, [Line(item.sku, item.quantity) for item in order.items])
-        items = [
-            contracts.OrderLine(sku=line.sku, quantity=line.quantity) for line in outcome.lines
-        ]
-        data: contracts.EventData
+        items = [OrderLine(sku=line.sku, quantity=line.quantity) for line in outcome.lines]
+        data: StockReservedV1 | StockRejectedV1
         if isinstance(outcome, Reserved):
             for level in outcome.levels:
                 levels[level.sku] = changed[level.sku] = level
             reservations.append(Reservation(order.order_id, "RESERVED", outcome.lines, event.id))
-            data = contracts.StockReservedV1(order_id=order.order_id, items=items)
-            event_type = contracts.STOCK_RESERVED
+            data = StockReservedV1(order_id=order.order_id, items=items)
         else:
             reservations.append(
                 Reservation(order.order_id, "REJECTED", outcome.lines, event.id, outcome.reason)
             )
-            data = contracts.StockRejectedV1(
-                order_id=order.order_id, items=items, reason=outcome.reason
-            )
-            event_type = contracts.STOCK_REJECTED
+            data = StockRejectedV1(order_id=order.order_id, items=items, reason=outcome.reason)
         uow.publish(
             new_event(
-                type=event_type, source=contracts.INVENTORY_SOURCE, data=data, cause=event.envelope
+                type=data.event_type, source=INVENTORY_SOURCE, data=data, cause=event.envelope
             ),
             INVENTORY_EVENTS,
         )
-    await repo.save(changed.values())
-    await repo.record(reservations)
+    uow.stock.save(changed.values())
+    uow.reservations.add(reservations)
 
 
-on_order_placed = BatchHandler(reserve_stock)
+def set_stock(command: SetStock, uow: InventoryUnitOfWork) -> StockLevel:
+    return uow.stock.set_available(command.sku, command.available)
+
+
+HANDLERS: list[Handler[InventoryUnitOfWork, Any]] = [handles(OrderPlacedV1, reserve_stock)]

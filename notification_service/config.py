@@ -2,7 +2,7 @@ from typing import ClassVar
 
 from pydantic import Field, SecretStr
 
-from shared.settings import ServiceSettings
+from shared.process.settings import ServiceSettings
 
 
 class NotificationSettings(ServiceSettings):

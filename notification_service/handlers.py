@@ -1,37 +1,44 @@
-"""Notification use cases: one notification per (order, kind), whatever the redeliveries."""
+"""Notification use cases: one notification per (order, kind), whatever the redeliveries.
 
-from collections.abc import Callable, Sequence
+The outcome of an order can arrive before the order itself (they come through different
+queues): its notification is recorded anyway and waits, unsent, until the order's contact
+is known; the recipient is resolved when it is sent."""
+
+from collections.abc import Sequence
 from typing import Any
 
-from notification_service.adapters.repository import NotificationRepository
-from notification_service.domain.model import Kind
-from shared import contracts
-from shared.consumer import BatchHandler, Event, Handler
-from shared.uow import UnitOfWork
+from notification_service.domain.model import Contact, Kind, NewNotification
+from notification_service.unit_of_work import NotificationUnitOfWork
+from shared.contract.events import OrderPlacedV1, StockRejectedV1, StockReservedV1
+from shared.core.handlers import Event, Handler, handles
 
 
-def build_handlers(on_recorded: Callable[[], None]) -> dict[str, Handler]:
-    """Handlers by event type; `on_recorded` runs once new notifications have committed."""
+def order_received(events: Sequence[Event[OrderPlacedV1]], uow: NotificationUnitOfWork) -> None:
+    orders = [event.data for event in events]
+    uow.contacts.remember(Contact(o.order_id, o.customer_id, o.email) for o in orders)
+    uow.notifications.add(NewNotification(o.order_id, Kind.ORDER_RECEIVED) for o in orders)
+    uow.send_when_committed()
 
-    async def orders_placed(uow: UnitOfWork, events: Sequence[Event[Any]]) -> None:
-        orders: list[contracts.OrderPlacedV1] = [event.data for event in events]
-        repo = NotificationRepository(uow.conn)
-        await repo.remember_contacts((o.order_id, o.customer_id, o.email) for o in orders)
-        await repo.add((o.order_id, Kind.ORDER_RECEIVED, None) for o in orders)
-        uow.on_commit(on_recorded)
 
-    async def stock_outcomes(uow: UnitOfWork, events: Sequence[Event[Any]]) -> None:
-        await NotificationRepository(uow.conn).add(
-            (event.data.order_id, Kind.ORDER_CONFIRMED, None)
-            if event.type == contracts.STOCK_RESERVED
-            else (event.data.order_id, Kind.ORDER_REJECTED, event.data.reason)
-            for event in events
-        )
-        uow.on_commit(on_recorded)
+def order_confirmed(events: Sequence[Event[StockReservedV1]], uow: NotificationUnitOfWork) -> None:
+    uow.notifications.add(
+        NewNotification(event.data.order_id, Kind.ORDER_CONFIRMED) for event in events
+    )
+    uow.send_when_committed()
 
-    outcomes = BatchHandler(stock_outcomes)
-    return {
-        contracts.ORDER_PLACED: BatchHandler(orders_placed),
-        contracts.STOCK_RESERVED: outcomes,
-        contracts.STOCK_REJECTED: outcomes,
-    }
+
+def order_rejected(events: Sequence[Event[StockRejectedV1]], uow: NotificationUnitOfWork) -> None:
+    uow.notifications.add(
+        NewNotification(event.data.order_id, Kind.ORDER_REJECTED, event.data.reason)
+        for event in events
+    )
+    uow.send_when_committed()
+
+
+ORDER_EVENT_HANDLERS: list[Handler[NotificationUnitOfWork, Any]] = [
+    handles(OrderPlacedV1, order_received)
+]
+INVENTORY_EVENT_HANDLERS: list[Handler[NotificationUnitOfWork, Any]] = [
+    handles(StockReservedV1, order_confirmed),
+    handles(StockRejectedV1, order_rejected),
+]

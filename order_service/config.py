@@ -1,6 +1,6 @@
 from typing import ClassVar
 
-from shared.settings import ServiceSettings
+from shared.process.settings import ServiceSettings
 
 
 class OrderSettings(ServiceSettings):

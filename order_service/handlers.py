@@ -1,21 +1,28 @@
 """Order use cases: place an order; apply the stock outcome that inventory reports."""
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 from uuid import UUID
 
 import orjson
 
-from order_service.adapters.repository import OrderRepository
 from order_service.domain.model import InvalidTransition, Order, OrderLine
-from shared import contracts
-from shared.consumer import BatchHandler, Event, PermanentError
-from shared.db import utcnow
-from shared.envelope import CloudEvent, new_event
-from shared.topology import ORDER_EVENTS
-from shared.uow import UnitOfWork
+from order_service.unit_of_work import OrderUnitOfWork
+from shared.contract.envelope import CloudEvent, new_event
+from shared.contract.events import (
+    ORDER_SOURCE,
+    OrderPlacedV1,
+    StockRejectedV1,
+    StockReservedV1,
+)
+from shared.contract.events import OrderLine as EventLine
+from shared.contract.topology import ORDER_EVENTS
+from shared.core.handlers import Event, Handler, PermanentError, handles
+
+OutcomeT = TypeVar("OutcomeT", StockReservedV1, StockRejectedV1)
 
 
 class IdempotencyConflict(Exception):
@@ -42,8 +49,8 @@ class PlaceOrder:
         return hashlib.sha256(canonical).hexdigest()
 
 
-async def place_orders(
-    uow: UnitOfWork, commands: Sequence[PlaceOrder]
+def place_orders(
+    commands: Sequence[PlaceOrder], uow: OrderUnitOfWork
 ) -> list[tuple[Order, bool] | Exception]:
     """Store orders and their OrderPlaced events in the unit of work, in order.
 
@@ -51,12 +58,11 @@ async def place_orders(
     idempotency key was already used for the same content gets the first order back, and
     nothing is published again; for other content, an IdempotencyConflict.
     """
-    repo = OrderRepository(uow.conn)
     keys = {c.idempotency_key for c in commands if c.idempotency_key is not None}
-    known = await repo.get_by_idempotency_keys(keys) if keys else {}
+    known = uow.orders.by_idempotency_keys(keys) if keys else {}
     results: list[tuple[Order, bool] | Exception] = []
     created: list[Order] = []
-    now = utcnow()
+    now = datetime.now(UTC)
     for command in commands:
         key = command.idempotency_key
         if key is not None and key in known:
@@ -75,7 +81,7 @@ async def place_orders(
         created.append(order)
         uow.publish(order_placed(order), ORDER_EVENTS)
         results.append((order, True))
-    await repo.add_many(created)
+    uow.orders.add_many(created)
     return results
 
 
@@ -89,38 +95,49 @@ def _replayed(order: Order, command: PlaceOrder) -> tuple[Order, bool] | Excepti
 
 def order_placed(order: Order) -> CloudEvent:
     return new_event(
-        type=contracts.ORDER_PLACED,
-        source=contracts.ORDER_SOURCE,
-        data=contracts.OrderPlacedV1(
+        type=OrderPlacedV1.event_type,
+        source=ORDER_SOURCE,
+        data=OrderPlacedV1(
             order_id=order.id,
             customer_id=order.customer_id,
             email=order.email,
-            items=[contracts.OrderLine(sku=i.sku, quantity=i.quantity) for i in order.items],
+            items=[EventLine(sku=i.sku, quantity=i.quantity) for i in order.items],
         ),
     )
 
 
-async def settle_orders(uow: UnitOfWork, events: Sequence[Event[Any]]) -> None:
-    """Apply a run of StockReserved / StockRejected events in order: one query locks the
-    orders, one statement writes the ones that changed."""
-    repo = OrderRepository(uow.conn)
-    orders = await repo.get_many({event.data.order_id for event in events}, for_update=True)
+def confirm_orders(events: Sequence[Event[StockReservedV1]], uow: OrderUnitOfWork) -> None:
+    _settle(events, uow, lambda order, _, now: order.confirm(now))
+
+
+def reject_orders(events: Sequence[Event[StockRejectedV1]], uow: OrderUnitOfWork) -> None:
+    _settle(events, uow, lambda order, outcome, now: order.reject(outcome.reason, now))
+
+
+def _settle(
+    events: Sequence[Event[OutcomeT]],
+    uow: OrderUnitOfWork,
+    transition: Callable[[Order, OutcomeT, datetime], bool],
+) -> None:
+    """Apply a run of outcomes in order: one query locks the orders, one statement writes
+    the ones that changed. A repeated outcome changes nothing."""
+    orders = uow.orders.lock_many({event.data.order_id for event in events})
     changed: dict[UUID, Order] = {}
-    now = utcnow()
+    now = datetime.now(UTC)
     for event in events:
         order = orders.get(event.data.order_id)
         if order is None:
             raise PermanentError(f"no order {event.data.order_id}")
         try:
-            if event.type == contracts.STOCK_RESERVED:
-                applied = order.confirm(now)
-            else:
-                applied = order.reject(event.data.reason, now)
+            applied = transition(order, event.data, now)
         except InvalidTransition as exc:
             raise PermanentError(str(exc)) from exc
         if applied:
             changed[order.id] = order
-    await repo.save_outcomes(changed.values())
+    uow.orders.save_outcomes(changed.values())
 
 
-on_stock_outcome = BatchHandler(settle_orders)
+HANDLERS: list[Handler[OrderUnitOfWork, Any]] = [
+    handles(StockReservedV1, confirm_orders),
+    handles(StockRejectedV1, reject_orders),
+]

@@ -36,7 +36,7 @@ async def database_url(
 
     async def make(service: str) -> str:
         if db_kind == "sqlite":
-            return f"sqlite+aiosqlite:///{tmp_path / f'{service}.db'}"
+            return f"sqlite:///{tmp_path / f'{service}.db'}"
         url = await create_postgres_database()
         created.append(url)
         return url

@@ -5,8 +5,8 @@ from typing import Any
 
 import orjson
 
-from shared import contracts
-from shared.envelope import CloudEvent, encode, new_event
+from shared.contract import events as contracts
+from shared.contract.envelope import CloudEvent, encode, new_event
 
 
 def order_placed(

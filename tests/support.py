@@ -22,7 +22,8 @@ import asyncpg
 import httpx
 from fastapi import FastAPI
 
-from shared.runtime import Runtime
+from shared.persistence.database import Database
+from shared.process.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -66,7 +67,7 @@ async def create_postgres_database() -> str:
     finally:
         await conn.close()
     parts = urlsplit(POSTGRES_URL)
-    return urlunsplit(("postgresql+asyncpg", parts.netloc, f"/{name}", "", ""))
+    return urlunsplit(("postgresql+psycopg", parts.netloc, f"/{name}", "", ""))
 
 
 async def drop_postgres_database(url: str) -> None:
@@ -252,7 +253,7 @@ class BrokerProbe:
 @asynccontextmanager
 async def running(app: FastAPI) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
     """Start a service in this process: its runtime, and its HTTP app without a socket."""
-    runtime: Runtime = app.state.runtime
+    runtime: Runtime[Any] = app.state.host
     await runtime.start()
     try:
         await eventually(
@@ -263,6 +264,17 @@ async def running(app: FastAPI) -> AsyncIterator[tuple[Runtime, httpx.AsyncClien
             yield runtime, client
     finally:
         await runtime.stop()
+
+
+async def execute(db: Database, statements: list[str]) -> None:
+    """Run SQL statements in one transaction (a test's fault or fix in a service's database)."""
+    from sqlalchemy import text
+
+    def run(conn: Any) -> None:
+        for statement in statements:
+            conn.execute(text(statement))
+
+    await db.run(run)
 
 
 async def get_json(client: httpx.AsyncClient, path: str) -> Any:
@@ -320,7 +332,7 @@ async def holding_stock(database_url: str, sku: str) -> AsyncIterator[None]:
             conn.execute("ROLLBACK")
             conn.close()
         return
-    pg = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    pg = await asyncpg.connect(database_url.replace("+psycopg", ""))
     try:
         async with pg.transaction():
             await pg.execute("SELECT * FROM stock WHERE sku = $1 FOR UPDATE", sku)

@@ -11,7 +11,7 @@ from faststream.rabbit import Channel, QueueType, RabbitBroker, RabbitQueue
 
 from benchmarks.procs import run_async
 from benchmarks.workers import amqp_parser, ready, write_result
-from shared.topology import ORDER_EVENTS, QueueSpec
+from shared.contract.topology import ORDER_EVENTS, QueueSpec
 
 if TYPE_CHECKING:
     from faststream.rabbit.schemas.queue import QuorumQueueArgs

@@ -1,8 +1,8 @@
 from sqlalchemy import JSON, CheckConstraint, Column, Integer, MetaData, String, Table, Text, Uuid
 
-from shared.db import UTCDateTime
-from shared.inbox import inbox_table
-from shared.outbox import outbox_table
+from shared.persistence.inbox import inbox_table
+from shared.persistence.outbox_store import outbox_table
+from shared.persistence.sql import UTCDateTime
 
 metadata = MetaData()
 

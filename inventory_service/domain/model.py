@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from uuid import UUID
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,17 @@ class Reserved:
 class Rejected:
     lines: list[Line]
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """What was decided for an order: one per order, whatever the redeliveries."""
+
+    order_id: UUID
+    status: str  # RESERVED | REJECTED
+    lines: list[Line]
+    event_id: str
+    reason: str | None = None
 
 
 def merge_lines(lines: Iterable[Line]) -> list[Line]:

@@ -2,23 +2,25 @@ from fastapi import FastAPI
 
 from inventory_service import handlers
 from inventory_service.adapters import tables
+from inventory_service.adapters.unit_of_work import SqlInventoryUnitOfWork
+from inventory_service.adapters.views import StockViews
 from inventory_service.config import InventorySettings
 from inventory_service.entrypoints.api.routes import stock
-from shared import contracts
-from shared.consumer import Subscription
-from shared.http import create_service_app
-from shared.runtime import Runtime
-from shared.topology import INVENTORY_ORDER_EVENTS
+from shared.contract.topology import INVENTORY_ORDER_EVENTS
+from shared.core.handlers import Subscription
+from shared.process.runtime import Runtime
 
 
 def create_app(settings: InventorySettings | None = None) -> FastAPI:
     runtime = Runtime(
         settings or InventorySettings(),
         tables.metadata,
-        inbox=tables.inbox,
+        unit_of_work=SqlInventoryUnitOfWork,
         outbox=tables.outbox,
-        subscriptions=[
-            Subscription(INVENTORY_ORDER_EVENTS, {contracts.ORDER_PLACED: handlers.on_order_placed})
-        ],
+        subscriptions=[Subscription.of(INVENTORY_ORDER_EVENTS, handlers.HANDLERS)],
     )
-    return create_service_app(runtime, [stock.router], title="Inventory service")
+    return runtime.create_app(
+        [stock.router],
+        title="Inventory service",
+        state={"stock_views": StockViews(runtime.db), "transactions": runtime.transactions},
+    )

@@ -1,44 +1,56 @@
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Row, Select, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, Row, Select, and_, bindparam, exists, select, update
 
 from notification_service.adapters.tables import contacts, notifications
-from notification_service.domain.model import Kind, Notification, Status, compose, recipient_for
-from shared.db import insert_ignoring_duplicates, utcnow
+from notification_service.domain.model import (
+    Contact,
+    Kind,
+    NewNotification,
+    Notification,
+    Status,
+    compose,
+    recipient_for,
+)
+from shared.persistence.sql import claim_due, insert_ignoring_duplicates, utcnow
 
 
-class NotificationRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
+class SqlContactRepository:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def remember_contacts(self, orders: Iterable[tuple[UUID, str, str | None]]) -> None:
-        """Whom to tell about each (order id, customer id, e-mail). The outcome of an order
-        can arrive before the order itself (they come through different queues): its
-        notification waits, unsent, until the contact is known; the recipient is resolved
-        when it is sent."""
+    def remember(self, new: Iterable[Contact]) -> None:
         now = utcnow()
         rows = [
-            {"order_id": order_id, "customer_id": customer_id, "email": email, "created_at": now}
-            for order_id, customer_id, email in orders
+            {
+                "order_id": c.order_id,
+                "customer_id": c.customer_id,
+                "email": c.email,
+                "created_at": now,
+            }
+            for c in new
         ]
         if rows:
-            await self._conn.execute(insert_ignoring_duplicates(self._conn, contacts), rows)
+            self._conn.execute(insert_ignoring_duplicates(self._conn, contacts), rows)
 
-    async def add(self, wanted: Iterable[tuple[UUID, Kind, str | None]]) -> None:
-        """Record a notification for each (order id, kind, detail) unless the order has
-        one of that kind already."""
+
+class SqlNotificationRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def add(self, wanted: Iterable[NewNotification]) -> None:
         now = utcnow()
         rows = []
-        for order_id, kind, detail in wanted:
-            subject, body = compose(kind, order_id, detail)
+        for new in wanted:
+            subject, body = compose(new.kind, new.order_id, new.detail)
             rows.append(
                 {
                     "id": uuid4(),
-                    "order_id": order_id,
-                    "kind": kind.value,
+                    "order_id": new.order_id,
+                    "kind": new.kind.value,
                     "recipient": None,
                     "subject": subject,
                     "body": body,
@@ -49,28 +61,91 @@ class NotificationRepository:
                 }
             )
         if rows:
-            await self._conn.execute(insert_ignoring_duplicates(self._conn, notifications), rows)
+            self._conn.execute(insert_ignoring_duplicates(self._conn, notifications), rows)
 
-    async def list(self, *, order_id: UUID | None, limit: int) -> Sequence[Notification]:
+    def latest(self, *, order_id: UUID | None, limit: int) -> Sequence[Notification]:
         query = (
-            with_contact(select(notifications))
+            _with_contact(select(notifications))
             .order_by(notifications.c.created_at.desc())
             .limit(limit)
         )
         if order_id is not None:
             query = query.where(notifications.c.order_id == order_id)
-        return [to_notification(row) for row in await self._conn.execute(query)]
+        return [_notification(row) for row in self._conn.execute(query)]
+
+    def claim_sendable(self, limit: int, lease_until: datetime) -> list[Notification]:
+        """Lease up to `limit` pending notifications whose order's contact is known and
+        whose lease has run out (several instances never send the same one at once)."""
+        t = notifications
+        contact_known = exists().where(contacts.c.order_id == t.c.order_id)
+        claimed = claim_due(
+            self._conn,
+            t,
+            ready=and_(t.c.status == Status.PENDING.value, contact_known),
+            lease_until=lease_until,
+            limit=limit,
+        )
+        query = _with_contact(select(t)).where(t.c.id.in_([row.id for row in claimed]))
+        return [_notification(row) for row in self._conn.execute(query.order_by(t.c.created_at))]
+
+    def mark_sent(self, sent: Sequence[tuple[Notification, datetime]]) -> None:
+        if not sent:
+            return
+        self._conn.execute(
+            update(notifications)
+            .where(notifications.c.id == bindparam("b_id"))
+            .values(
+                status=Status.SENT.value,
+                attempts=bindparam("b_attempts"),
+                recipient=bindparam("b_recipient"),
+                sent_at=bindparam("b_sent_at"),
+            ),
+            [
+                {
+                    "b_id": n.id,
+                    "b_attempts": n.attempts + 1,
+                    "b_recipient": n.recipient,
+                    "b_sent_at": at,
+                }
+                for n, at in sent
+            ],
+        )
+
+    def mark_skipped(self, notification: Notification, reason: str) -> None:
+        self._update(
+            notification.id,
+            status=Status.SKIPPED.value,
+            attempts=notification.attempts + 1,
+            recipient=notification.recipient,
+            last_error=reason,
+        )
+
+    def mark_failed_attempt(
+        self, notification: Notification, status: Status, retry_at: datetime, error: str
+    ) -> None:
+        self._update(
+            notification.id,
+            status=status.value,
+            attempts=notification.attempts + 1,
+            claimed_until=retry_at,
+            last_error=error[:1000],
+        )
+
+    def _update(self, notification_id: UUID, **values: Any) -> None:
+        self._conn.execute(
+            update(notifications).where(notifications.c.id == notification_id).values(**values)
+        )
 
 
-def with_contact(query: Select[Any]) -> Select[Any]:
+def _with_contact(query: Select[Any]) -> Select[Any]:
     """Add the order's contact (if known yet) to a query of notifications."""
     return query.add_columns(contacts.c.customer_id, contacts.c.email).outerjoin(
         contacts, contacts.c.order_id == notifications.c.order_id
     )
 
 
-def to_notification(row: Row[Any]) -> Notification:
-    """A notification from a row of `with_contact(...)`."""
+def _notification(row: Row[Any]) -> Notification:
+    """A notification from a row of `_with_contact(...)`."""
     recipient = row.recipient
     if recipient is None and row.customer_id is not None:
         recipient = recipient_for(row.customer_id, row.email)

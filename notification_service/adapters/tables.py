@@ -1,7 +1,7 @@
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, UniqueConstraint, Uuid
 
-from shared.db import UTCDateTime
-from shared.inbox import inbox_table
+from shared.persistence.inbox import inbox_table
+from shared.persistence.sql import UTCDateTime
 
 metadata = MetaData()
 

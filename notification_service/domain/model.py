@@ -53,3 +53,33 @@ def compose(kind: Kind, order_id: UUID, detail: str | None = None) -> tuple[str,
         f"Your order {order_id} could not be fulfilled",
         f"We are sorry: order {order_id} was rejected ({detail or 'no reason given'}).",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class NewNotification:
+    """A notification to record for an order, unless it has one of that kind already."""
+
+    order_id: UUID
+    kind: Kind
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """Whom to tell about an order."""
+
+    order_id: UUID
+    customer_id: str
+    email: str | None
+
+
+MAX_RETRY_DELAY_SECONDS = 300.0
+
+
+def after_failed_send(
+    attempts: int, *, max_attempts: int, base_delay_seconds: float
+) -> tuple[Status, float]:
+    """The status after the `attempts`-th failed send, and how long to wait before the
+    next: exponential back-off, capped, then FAILED once every attempt is spent."""
+    delay = min(base_delay_seconds * 2 ** (attempts - 1), MAX_RETRY_DELAY_SECONDS)
+    return (Status.FAILED if attempts >= max_attempts else Status.PENDING), delay

@@ -1,5 +1,7 @@
 from fastapi import FastAPI
+from sqlalchemy import Connection
 
+from notification_service import handlers
 from notification_service.adapters import tables
 from notification_service.adapters.channels import (
     LoggingChannel,
@@ -7,14 +9,13 @@ from notification_service.adapters.channels import (
     SmtpChannel,
 )
 from notification_service.adapters.dispatcher import Dispatcher
+from notification_service.adapters.unit_of_work import SqlNotificationUnitOfWork
+from notification_service.adapters.views import NotificationViews
 from notification_service.config import NotificationSettings
 from notification_service.entrypoints.api.routes import notifications
-from notification_service.handlers import build_handlers
-from shared import contracts
-from shared.consumer import Subscription
-from shared.http import create_service_app
-from shared.runtime import Runtime
-from shared.topology import NOTIFICATION_INVENTORY_EVENTS, NOTIFICATION_ORDER_EVENTS
+from shared.contract.topology import NOTIFICATION_INVENTORY_EVENTS, NOTIFICATION_ORDER_EVENTS
+from shared.core.handlers import Subscription
+from shared.process.runtime import Runtime
 
 
 def channel_for(settings: NotificationSettings) -> NotificationChannel:
@@ -35,20 +36,17 @@ def create_app(
     settings: NotificationSettings | None = None, channel: NotificationChannel | None = None
 ) -> FastAPI:
     settings = settings or NotificationSettings()
-    handlers = build_handlers(lambda: dispatcher.wake())
+
+    def unit_of_work(conn: Connection) -> SqlNotificationUnitOfWork:
+        return SqlNotificationUnitOfWork(conn, wake_sender=dispatcher.wake)
+
     runtime = Runtime(
         settings,
         tables.metadata,
-        inbox=tables.inbox,
+        unit_of_work=unit_of_work,
         subscriptions=[
-            Subscription(
-                NOTIFICATION_ORDER_EVENTS,
-                {contracts.ORDER_PLACED: handlers[contracts.ORDER_PLACED]},
-            ),
-            Subscription(
-                NOTIFICATION_INVENTORY_EVENTS,
-                {t: handlers[t] for t in (contracts.STOCK_RESERVED, contracts.STOCK_REJECTED)},
-            ),
+            Subscription.of(NOTIFICATION_ORDER_EVENTS, handlers.ORDER_EVENT_HANDLERS),
+            Subscription.of(NOTIFICATION_INVENTORY_EVENTS, handlers.INVENTORY_EVENT_HANDLERS),
         ],
     )
     dispatcher = Dispatcher(
@@ -60,4 +58,8 @@ def create_app(
         retry_base_seconds=settings.dispatch_retry_base_seconds,
     )
     runtime.add_background(dispatcher.run)
-    return create_service_app(runtime, [notifications.router], title="Notification service")
+    return runtime.create_app(
+        [notifications.router],
+        title="Notification service",
+        state={"notification_views": NotificationViews(runtime.db)},
+    )

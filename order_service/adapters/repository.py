@@ -2,44 +2,44 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, Row, bindparam, select, update
 
 from order_service.adapters.tables import orders
 from order_service.domain.model import Order, OrderLine, OrderStatus
 
 
-class OrderRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
+class SqlOrderRepository:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def add_many(self, new: Sequence[Order]) -> None:
+    def add_many(self, new: Sequence[Order]) -> None:
         if new:
-            await self._conn.execute(orders.insert(), [_to_row(order) for order in new])
+            self._conn.execute(orders.insert(), [_to_row(order) for order in new])
 
-    async def get(self, order_id: UUID) -> Order | None:
-        row = (await self._conn.execute(select(orders).where(orders.c.id == order_id))).first()
+    def get(self, order_id: UUID) -> Order | None:
+        row = self._conn.execute(select(orders).where(orders.c.id == order_id)).first()
         return _from_row(row) if row else None
 
-    async def get_by_idempotency_keys(self, keys: Iterable[str]) -> dict[str, Order]:
+    def by_idempotency_keys(self, keys: Iterable[str]) -> dict[str, Order]:
         query = select(orders).where(orders.c.idempotency_key.in_(list(keys)))
-        return {row.idempotency_key: _from_row(row) for row in await self._conn.execute(query)}
+        return {row.idempotency_key: _from_row(row) for row in self._conn.execute(query)}
 
-    async def list(self, *, status: OrderStatus | None, limit: int) -> Sequence[Order]:
+    def list(self, *, status: OrderStatus | None, limit: int) -> Sequence[Order]:
         query = select(orders).order_by(orders.c.created_at.desc()).limit(limit)
         if status is not None:
             query = query.where(orders.c.status == status.value)
-        return [_from_row(row) for row in await self._conn.execute(query)]
+        return [_from_row(row) for row in self._conn.execute(query)]
 
-    async def get_many(
-        self, order_ids: Iterable[UUID], *, for_update: bool = False
-    ) -> dict[UUID, Order]:
-        query = select(orders).where(orders.c.id.in_(list(order_ids))).order_by(orders.c.id)
-        if for_update:
-            query = query.with_for_update()
-        return {row.id: _from_row(row) for row in await self._conn.execute(query)}
+    def lock_many(self, order_ids: Iterable[UUID]) -> dict[UUID, Order]:
+        query = (
+            select(orders)
+            .where(orders.c.id.in_(list(order_ids)))
+            .order_by(orders.c.id)
+            .with_for_update()
+        )
+        return {row.id: _from_row(row) for row in self._conn.execute(query)}
 
-    async def save_outcomes(self, changed: Iterable[Order]) -> None:
+    def save_outcomes(self, changed: Iterable[Order]) -> None:
         rows = [
             {
                 "b_id": order.id,
@@ -50,7 +50,7 @@ class OrderRepository:
             for order in changed
         ]
         if rows:
-            await self._conn.execute(
+            self._conn.execute(
                 update(orders)
                 .where(orders.c.id == bindparam("b_id"))
                 .values(

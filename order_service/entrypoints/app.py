@@ -3,37 +3,32 @@ from sqlalchemy.exc import IntegrityError
 
 from order_service import handlers
 from order_service.adapters import tables
+from order_service.adapters.unit_of_work import SqlOrderUnitOfWork
+from order_service.adapters.views import OrderViews
 from order_service.config import OrderSettings
 from order_service.entrypoints.api.routes import orders
-from shared import contracts
-from shared.consumer import Subscription
-from shared.group_commit import GroupCommit
-from shared.http import create_service_app
-from shared.runtime import Runtime
-from shared.topology import ORDER_INVENTORY_EVENTS
+from order_service.entrypoints.deps import Intake
+from shared.contract.topology import ORDER_INVENTORY_EVENTS
+from shared.core.group_commit import GroupCommit
+from shared.core.handlers import Subscription
+from shared.process.runtime import Runtime
 
 
 def create_app(settings: OrderSettings | None = None) -> FastAPI:
     runtime = Runtime(
         settings or OrderSettings(),
         tables.metadata,
-        inbox=tables.inbox,
+        unit_of_work=SqlOrderUnitOfWork,
         outbox=tables.outbox,
-        subscriptions=[
-            Subscription(
-                ORDER_INVENTORY_EVENTS,
-                {
-                    contracts.STOCK_RESERVED: handlers.on_stock_outcome,
-                    contracts.STOCK_REJECTED: handlers.on_stock_outcome,
-                },
-            )
-        ],
+        subscriptions=[Subscription.of(ORDER_INVENTORY_EVENTS, handlers.HANDLERS)],
     )
-    # Orders placed concurrently are stored in one transaction (see shared.group_commit).
-    intake: orders.Intake = GroupCommit(
-        runtime.unit_of_work, handlers.place_orders, retryable=(IntegrityError,)
+    # A race on an Idempotency-Key with another instance is retried: the key is then known.
+    intake: Intake = GroupCommit(
+        runtime.transactions, handlers.place_orders, retryable=(IntegrityError,)
     )
     runtime.add_background(intake.run)
-    app = create_service_app(runtime, [orders.router], title="Order service")
-    app.state.intake = intake
-    return app
+    return runtime.create_app(
+        [orders.router],
+        title="Order service",
+        state={"intake": intake, "order_views": OrderViews(runtime.db)},
+    )

@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from shared.topology import ORDER_EVENTS
+from shared.contract.topology import ORDER_EVENTS
 from tests.support import BrokerProbe, ServiceProcess, eventually, get_json, take_all
 
 DatabaseUrl = Callable[[str], Awaitable[str]]

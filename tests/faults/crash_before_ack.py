@@ -5,25 +5,26 @@ Test-only: it replaces the consumer's acknowledgement step in this process and n
 else, so the service under test is otherwise the real one."""
 
 import os
+from typing import Any
 
 from inventory_service.config import InventorySettings
 from inventory_service.entrypoints.app import create_app
-from shared.consumer import Consumer
-from shared.serve import serve
+from shared.messaging import processing
+from shared.process.serve import serve
 
-_acknowledge = Consumer._acknowledge
+_acknowledge = processing._acknowledge
 _batches = 0
 
 
-async def _crash_before_ack(self: Consumer, deliveries: list) -> None:  # type: ignore[type-arg]
+async def _crash_before_ack(items: Any) -> None:
     global _batches
     _batches += 1
     if _batches >= int(os.environ["CRASH_AFTER_BATCHES"]):
         print(f"crash_before_ack: exiting after committing batch {_batches}", flush=True)
         os._exit(137)
-    await _acknowledge(self, deliveries)
+    await _acknowledge(items)
 
 
 if __name__ == "__main__":
-    Consumer._acknowledge = _crash_before_ack  # type: ignore[method-assign]
+    processing._acknowledge = _crash_before_ack
     serve(InventorySettings(), create_app)

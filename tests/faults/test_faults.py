@@ -9,16 +9,16 @@ from urllib.parse import urlsplit
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import text
 
-from shared.db import Database
-from shared.topology import INVENTORY_ORDER_EVENTS, ORDER_EVENTS, QUEUES
+from shared.contract.topology import INVENTORY_ORDER_EVENTS, ORDER_EVENTS, QUEUES
+from shared.persistence.database import Database
 from tests.faults.harness import System, assert_nothing_lost_or_doubled, when
 from tests.support import (
     POSTGRES_URL,
     BrokerProbe,
     consumers_on,
     eventually,
+    execute,
     get_json,
     holding_stock,
     rabbitmqctl,
@@ -206,9 +206,7 @@ def poison_statements(dialect: str) -> list[str]:
 async def run_sql(url: str, statements: list[str]) -> None:
     db = Database(url)
     try:
-        async with db.transaction() as conn:
-            for statement in statements:
-                await conn.execute(text(statement))
+        await execute(db, statements)
     finally:
         await db.dispose()
 

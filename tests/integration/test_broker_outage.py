@@ -18,7 +18,7 @@ async def test_services_keep_serving_and_stop_promptly_while_the_broker_is_unrea
             name,
             {
                 "AMQP_URL": amqp_url(vhost),
-                "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/{name}.db",
+                "DATABASE_URL": f"sqlite:///{tmp_path}/{name}.db",
             },
             tmp_path,
         ).start()

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from shared.topology import INVENTORY_EVENTS, INVENTORY_ORDER_EVENTS, ORDER_EVENTS
+from shared.contract.topology import INVENTORY_EVENTS, INVENTORY_ORDER_EVENTS, ORDER_EVENTS
 from tests import factories
 from tests.support import (
     BrokerProbe,

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 
 import orjson
 import pytest
-from sqlalchemy import text
 
 from inventory_service.config import InventorySettings
 from inventory_service.entrypoints.app import create_app as inventory_app
-from shared.topology import INVENTORY_ORDER_EVENTS, ORDER_EVENTS
+from shared.contract.topology import INVENTORY_ORDER_EVENTS, ORDER_EVENTS
 from tests import factories
-from tests.support import ROOT, BrokerProbe, eventually, get_json, running
+from tests.support import ROOT, BrokerProbe, eventually, execute, get_json, running
 
 DatabaseUrl = Callable[[str], Awaitable[str]]
 QUEUE = INVENTORY_ORDER_EVENTS.name
@@ -51,9 +50,7 @@ async def test_poison_is_dead_lettered_after_its_attempts_then_replayed_once_aft
     healthy = factories.order_placed([("SKU-1", 1)])
     async with BrokerProbe(broker_url) as probe, running(inventory_app(settings)) as (rt, http):
         await http.put("/stock/SKU-1", json={"available": 10})
-        async with rt.db.transaction() as conn:
-            for statement in poison_trigger(db_kind, str(poison.data["order_id"])):
-                await conn.execute(text(statement))
+        await execute(rt.db, poison_trigger(db_kind, str(poison.data["order_id"])))
         for event in (poison, healthy):
             await probe.publish(ORDER_EVENTS, factories.body(event), **factories.properties(event))
 
@@ -70,10 +67,8 @@ async def test_poison_is_dead_lettered_after_its_attempts_then_replayed_once_aft
         assert shown[0]["headers"]["x-service"] == "inventory-service"
         assert (await http.post(f"{ADMIN}/replay", json={})).status_code == 422
 
-        async with rt.db.transaction() as conn:  # the fix
-            await conn.execute(
-                text("DROP TRIGGER poison" + ("" if db_kind == "sqlite" else " ON reservations"))
-            )
+        drop = "DROP TRIGGER poison" + ("" if db_kind == "sqlite" else " ON reservations")
+        await execute(rt.db, [drop])  # the fix
         replayed = await http.post(f"{ADMIN}/replay", json={"message_ids": [poison.id]})
         assert replayed.json() == {"matched": 1, "done": 1, "failed": [], "scanned": 1}
         await eventually(
@@ -113,7 +108,7 @@ async def dlq_cli(broker_url: str, *args: str) -> Completed:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "shared.dlq",
+        "shared.process.dead_letter_cli",
         "--amqp-url",
         broker_url,
         *args,

@@ -9,13 +9,14 @@ from sqlalchemy import MetaData
 
 from inventory_service.config import InventorySettings
 from inventory_service.entrypoints.app import create_app as inventory_app
-from shared import contracts
-from shared.consumer import Event, PermanentError, Subscription
-from shared.dead_letters import DeadLetterQueue
-from shared.inbox import inbox_table
-from shared.runtime import Runtime
-from shared.topology import DELIVERY_LIMIT, INVENTORY_ORDER_EVENTS, ORDER_EVENTS, declare
-from shared.uow import UnitOfWork
+from shared.contract import events as contracts
+from shared.contract.topology import DELIVERY_LIMIT, INVENTORY_ORDER_EVENTS, ORDER_EVENTS
+from shared.core.handlers import Event, PermanentError, Subscription, handles, one_at_a_time
+from shared.messaging.dead_letters import DeadLetterQueue
+from shared.messaging.declare import declare
+from shared.persistence.inbox import inbox_table
+from shared.persistence.unit_of_work import SqlUnitOfWork
+from shared.process.runtime import Runtime
 from tests import factories
 from tests.support import BrokerProbe, eventually, running
 
@@ -75,7 +76,7 @@ async def test_failing_handler_is_retried_with_back_off_then_dead_lettered(
     calls: list[str] = []
     committed: list[str] = []
 
-    async def flaky(uow: UnitOfWork, event: Event[contracts.OrderPlacedV1]) -> None:
+    def flaky(event: Event[contracts.OrderPlacedV1], uow: SqlUnitOfWork) -> None:
         calls.append(event.id)
         if event.data.customer_id == "always-fails":
             raise ConnectionError("downstream unavailable")
@@ -91,11 +92,16 @@ async def test_failing_handler_is_retried_with_back_off_then_dead_lettered(
         database_url=await database_url("inventory"),
         retry_delays=(0.2, 0.4, 0.8),
     )
+    inbox = inbox_table(metadata)
     runtime = Runtime(
         settings,
         metadata,
-        inbox=inbox_table(metadata),
-        subscriptions=[Subscription(INVENTORY_ORDER_EVENTS, {contracts.ORDER_PLACED: flaky})],
+        unit_of_work=lambda conn: SqlUnitOfWork(conn, inbox),
+        subscriptions=[
+            Subscription.of(
+                INVENTORY_ORDER_EVENTS, [handles(contracts.OrderPlacedV1, one_at_a_time(flaky))]
+            )
+        ],
     )
     doomed = factories.order_placed([("SKU-1", 1)], customer_id="always-fails")
     permanent = factories.order_placed([("SKU-1", 1)], customer_id="permanent")

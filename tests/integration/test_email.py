@@ -14,7 +14,7 @@ from sqlalchemy import select
 from notification_service.adapters.tables import notifications
 from notification_service.config import NotificationSettings
 from notification_service.entrypoints.app import create_app
-from shared.topology import INVENTORY_EVENTS, ORDER_EVENTS
+from shared.contract.topology import INVENTORY_EVENTS, ORDER_EVENTS
 from tests import factories
 from tests.support import BrokerProbe, eventually, free_port, get_json, running
 
@@ -117,8 +117,8 @@ async def test_mail_is_retried_with_back_off_while_the_server_is_down(
         await probe.publish(ORDER_EVENTS, factories.body(placed), **factories.properties(placed))
 
         async def attempts() -> int:
-            async with rt.db.reading() as conn:
-                return int(await conn.scalar(select(notifications.c.attempts)) or 0)
+            query = select(notifications.c.attempts)
+            return int(await rt.db.read(lambda conn: conn.scalar(query)) or 0)
 
         await eventually(attempts, lambda n: n >= 2, what="failed attempts while down")
         found = await get_json(http, "/notifications")

@@ -12,7 +12,7 @@ from notification_service.config import NotificationSettings
 from notification_service.entrypoints.app import create_app as notification_app
 from order_service.config import OrderSettings
 from order_service.entrypoints.app import create_app as order_app
-from shared.topology import INVENTORY_EVENTS, ORDER_EVENTS
+from shared.contract.topology import INVENTORY_EVENTS, ORDER_EVENTS
 from tests import factories
 from tests.support import BrokerProbe, eventually, get_json, running, take_all
 
@@ -39,8 +39,8 @@ async def test_order_placed_delivered_three_times_reserves_stock_once(
         published = await take_all(outcomes)
         assert [m.type for m in published] == ["StockReserved"]
         assert orjson.loads(published[0].body)["causationid"] == event.id
-        async with rt.db.reading() as conn:
-            assert await conn.scalar(select(func.count()).select_from(inventory_outbox)) == 1
+        count = select(func.count()).select_from(inventory_outbox)
+        assert await rt.db.read(lambda conn: conn.scalar(count)) == 1
 
 
 async def test_order_placed_delivered_three_times_records_one_notification(

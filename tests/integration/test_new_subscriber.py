@@ -3,16 +3,16 @@ with an inbox, dead-lettering and retries, in a few lines of `shared`."""
 
 from typing import ClassVar
 
-from sqlalchemy import Column, MetaData, String, Table, Uuid, func, select
+from fastapi import FastAPI
+from sqlalchemy import Column, Connection, MetaData, String, Table, Uuid, func, select
 
-from shared import contracts
-from shared.consumer import Event, Subscription
-from shared.http import create_service_app
-from shared.inbox import inbox_table
-from shared.runtime import Runtime
-from shared.settings import ServiceSettings
-from shared.topology import ORDER_EVENTS, QueueSpec
-from shared.uow import UnitOfWork
+from shared.contract.events import OrderPlacedV1
+from shared.contract.topology import ORDER_EVENTS, QueueSpec
+from shared.core.handlers import Event, Subscription, handles, one_at_a_time
+from shared.persistence.inbox import inbox_table
+from shared.persistence.unit_of_work import SqlUnitOfWork
+from shared.process.runtime import Runtime
+from shared.process.settings import ServiceSettings
 from tests import factories
 from tests.support import BrokerProbe, eventually, running
 
@@ -35,20 +35,32 @@ audit_log = Table(
 AUDIT_ORDER_EVENTS = QueueSpec("audit.order-events", ORDER_EVENTS)
 
 
-async def on_order_placed(uow: UnitOfWork, event: Event[contracts.OrderPlacedV1]) -> None:
-    await uow.conn.execute(
-        audit_log.insert().values(order_id=event.data.order_id, customer_id=event.data.customer_id)
-    )
+class AuditUnitOfWork(SqlUnitOfWork):
+    def __init__(self, conn: Connection) -> None:
+        super().__init__(conn, inbox)
+
+    def record(self, order: OrderPlacedV1) -> None:
+        self.conn.execute(
+            audit_log.insert().values(order_id=order.order_id, customer_id=order.customer_id)
+        )
 
 
-def create_app(settings: AuditSettings):  # type: ignore[no-untyped-def]
+def on_order_placed(event: Event[OrderPlacedV1], uow: AuditUnitOfWork) -> None:
+    uow.record(event.data)
+
+
+def create_app(settings: AuditSettings) -> FastAPI:
     runtime = Runtime(
         settings,
         metadata,
-        inbox=inbox,
-        subscriptions=[Subscription(AUDIT_ORDER_EVENTS, {contracts.ORDER_PLACED: on_order_placed})],
+        unit_of_work=AuditUnitOfWork,
+        subscriptions=[
+            Subscription.of(
+                AUDIT_ORDER_EVENTS, [handles(OrderPlacedV1, one_at_a_time(on_order_placed))]
+            )
+        ],
     )
-    return create_service_app(runtime, [], title="Audit service")
+    return runtime.create_app([], title="Audit service")
 
 
 # --- the proof --------------------------------------------------------------------------
@@ -57,9 +69,7 @@ def create_app(settings: AuditSettings):  # type: ignore[no-untyped-def]
 async def test_a_new_subscriber_gets_its_own_queue_inbox_and_dead_letters(
     broker_url: str, tmp_path: object
 ) -> None:
-    settings = AuditSettings(
-        amqp_url=broker_url, database_url=f"sqlite+aiosqlite:///{tmp_path}/audit.db"
-    )
+    settings = AuditSettings(amqp_url=broker_url, database_url=f"sqlite:///{tmp_path}/audit.db")
     async with BrokerProbe(broker_url) as probe, running(create_app(settings)) as (runtime, _):
         event = factories.order_placed([("SKU-1", 1)], customer_id="audited")
         for _ in range(2):
@@ -69,14 +79,13 @@ async def test_a_new_subscriber_gets_its_own_queue_inbox_and_dead_letters(
         letters = await probe.collect(AUDIT_ORDER_EVENTS.dead_letter_queue, 1)
         assert [m.message_id for m in letters] == ["garbage"]
 
-        async def audited() -> list[tuple[object, ...]]:
-            async with runtime.db.reading() as conn:
-                return [tuple(row) for row in await conn.execute(select(audit_log))]
+        def audited(conn: Connection) -> list[tuple[object, ...]]:
+            return [tuple(row) for row in conn.execute(select(audit_log))]
 
-        rows = await eventually(audited, lambda rows: len(rows) >= 1)
+        rows = await eventually(lambda: runtime.db.read(audited), lambda rows: len(rows) >= 1)
         await eventually(lambda: runtime.consumers[0].processed, lambda n: n == 2)
         assert [(str(order_id), customer) for order_id, customer in rows] == [
             (event.data["order_id"], "audited")
         ]
-        async with runtime.db.reading() as conn:
-            assert await conn.scalar(select(func.count()).select_from(audit_log)) == 1
+        count = select(func.count()).select_from(audit_log)
+        assert await runtime.db.read(lambda conn: conn.scalar(count)) == 1

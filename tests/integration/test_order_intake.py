@@ -9,7 +9,7 @@ import orjson
 
 from order_service.config import OrderSettings
 from order_service.entrypoints.app import create_app
-from shared.topology import ORDER_EVENTS
+from shared.contract.topology import ORDER_EVENTS
 from tests.support import BrokerProbe, eventually, get_json, running, take_all
 
 DatabaseUrl = Callable[[str], Awaitable[str]]

@@ -8,20 +8,38 @@ from collections.abc import Awaitable, Callable
 import aio_pika
 
 from order_service.adapters import tables
-from shared.broker import Broker
-from shared.db import Database
-from shared.outbox import Outbox, OutboxMessage
-from shared.topology import ORDER_EVENTS
+from shared.contract.outbound import OutboundMessage
+from shared.contract.topology import ORDER_EVENTS
+from shared.messaging.broker import Broker
+from shared.messaging.outbox_relay import OutboxRelay
+from shared.persistence.database import Database
+from shared.persistence.outbox_store import OutboxStore
 from tests import factories
 from tests.support import BrokerProbe, eventually, take_all
 
 DatabaseUrl = Callable[[str], Awaitable[str]]
 
 
-def relay(db: Database, broker: Broker, **options: float) -> Outbox:
-    return Outbox(
-        db, tables.outbox, broker, app_id="test", batch_size=50, poll_interval=0.05, **options
+def store(db: Database, lease_seconds: float = 10.0) -> OutboxStore:
+    return OutboxStore(db, tables.outbox, lease_seconds=lease_seconds)
+
+
+def relay(
+    db: Database, broker: Broker, lease_seconds: float = 10.0, **options: float
+) -> OutboxRelay:
+    return OutboxRelay(
+        store(db, lease_seconds),
+        broker,
+        app_id="test",
+        batch_size=50,
+        poll_interval=0.05,
+        lease_seconds=lease_seconds,
+        **options,
     )
+
+
+async def write(db: Database, messages: list[OutboundMessage], lease_seconds: float) -> None:
+    await db.run(lambda conn: store(db, lease_seconds).insert(conn, messages))
 
 
 async def test_unpublished_rows_are_swept_out_exactly_once_by_competing_relays(
@@ -32,11 +50,7 @@ async def test_unpublished_rows_are_swept_out_exactly_once_by_competing_relays(
     await writer_db.create_all(tables.metadata)
     events = [factories.order_placed([("SKU-1", 1)]) for _ in range(400)]
     # Rows as a crashed process leaves them: committed, never published, lease run out.
-    writer = relay(
-        writer_db, Broker(broker_url, name="writer", retry_delays=()), lease_seconds=0.001
-    )
-    async with writer_db.transaction() as conn:
-        await writer.store(conn, [OutboxMessage.of(e, ORDER_EVENTS) for e in events])
+    await write(writer_db, [OutboundMessage.of(e, ORDER_EVENTS) for e in events], 0.001)
     await asyncio.sleep(0.01)
 
     dbs = [Database(url) for _ in range(3)]
@@ -50,7 +64,7 @@ async def test_unpublished_rows_are_swept_out_exactly_once_by_competing_relays(
         tasks = [asyncio.create_task(r.run()) for r in relays]
         try:
             await eventually(
-                relays[0].unpublished_count,
+                store(dbs[0]).unpublished_count,
                 lambda n: n == 0,
                 timeout=60,
                 what="every row published",
@@ -88,11 +102,10 @@ async def test_published_rows_are_pruned_after_their_retention(
     await broker.connected()
     outbox = relay(db, broker, lease_seconds=0.001, retention_seconds=3600)
     events = [factories.order_placed([("SKU-1", 1)]) for _ in range(5)]
-    async with db.transaction() as conn:
-        await outbox.store(conn, [OutboxMessage.of(e, ORDER_EVENTS) for e in events])
+    await write(db, [OutboundMessage.of(e, ORDER_EVENTS) for e in events], 0.001)
     task = asyncio.create_task(outbox.run())
     try:
-        await eventually(outbox.unpublished_count, lambda n: n == 0)
+        await eventually(store(db).unpublished_count, lambda n: n == 0)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -3,7 +3,8 @@ from uuid import UUID
 
 import pytest
 
-from shared.contracts import (
+from shared.contract.envelope import CloudEvent, InvalidMessage
+from shared.contract.events import (
     ORDER_PLACED,
     SCHEMAS,
     STOCK_REJECTED,
@@ -13,7 +14,6 @@ from shared.contracts import (
     StockRejectedV1,
     StockReservedV1,
 )
-from shared.envelope import CloudEvent, InvalidMessage
 
 ORDER_ID = "6f1c2a9e-0a43-4c59-9d0e-6d6a3f0b8a11"
 

@@ -8,15 +8,16 @@ import orjson
 import pytest
 from pydantic import BaseModel
 
-from shared.envelope import (
+from shared.contract.envelope import (
     CONTENT_TYPE,
     CloudEvent,
     InvalidMessage,
     decode,
     encode,
     new_event,
-    to_amqp,
 )
+from shared.contract.outbound import OutboundMessage
+from shared.messaging.broker import amqp_message
 
 
 class Greeting(BaseModel):
@@ -303,11 +304,11 @@ def test_a_binary_event_survives_an_encode_decode_round_trip(
     assert decode(encode(event)).data == payload
 
 
-def test_to_amqp_mirrors_the_envelope_in_message_properties() -> None:
+def test_the_amqp_message_mirrors_the_envelope_in_message_properties() -> None:
     cause = new_event(type="Asked", source="/asker", data=a_greeting())
     event = new_event(type="Greeted", source="/greeter", data=a_greeting(), cause=cause)
 
-    message = to_amqp(event, app_id="greeter")
+    message = amqp_message(OutboundMessage.of(event, "greetings"), app_id="greeter")
 
     assert message.body == encode(event)
     assert message.message_id == event.id
@@ -318,7 +319,7 @@ def test_to_amqp_mirrors_the_envelope_in_message_properties() -> None:
     assert message.app_id == "greeter"
 
 
-def test_to_amqp_uses_the_event_id_as_correlation_id_when_the_event_has_none() -> None:
+def test_the_amqp_message_uses_the_event_id_as_correlation_id_when_the_event_has_none() -> None:
     event = decode(body(raw_event()))
 
-    assert to_amqp(event).correlation_id == "evt-1"
+    assert amqp_message(OutboundMessage.of(event, "x"), app_id="a").correlation_id == "evt-1"

@@ -6,9 +6,9 @@ import pytest
 
 from order_service.domain.model import Order, OrderLine
 from order_service.handlers import PlaceOrder, order_placed
-from shared import contracts
-from shared.contracts import ORDER_PLACED, ORDER_SOURCE, SCHEMAS, OrderPlacedV1
-from shared.envelope import decode, encode
+from shared.contract import events as contracts
+from shared.contract.envelope import decode, encode
+from shared.contract.events import ORDER_PLACED, ORDER_SOURCE, SCHEMAS, OrderPlacedV1
 
 
 def a_command(**overrides: Any) -> PlaceOrder:

@@ -6,7 +6,7 @@ from pydantic import ValidationError
 from inventory_service.config import InventorySettings
 from notification_service.config import NotificationSettings
 from order_service.config import OrderSettings
-from shared.settings import ServiceSettings
+from shared.process.settings import ServiceSettings
 
 SERVICES = [
     pytest.param(OrderSettings, "order", 8000, id="order"),
@@ -96,11 +96,11 @@ def test_the_database_defaults_to_a_sqlite_file_named_after_the_service(
 
     url = settings_class().resolved_database_url
 
-    assert url == f"sqlite+aiosqlite:///{tmp_path}/{service}.db"
+    assert url == f"sqlite:///{tmp_path}/{service}.db"
 
 
 def test_the_default_var_dir_is_var() -> None:
-    assert OrderSettings().resolved_database_url == "sqlite+aiosqlite:///var/order.db"
+    assert OrderSettings().resolved_database_url == "sqlite:///var/order.db"
 
 
 def test_an_explicit_database_url_wins(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,14 +3,14 @@ from typing import Any
 import aio_pika
 import pytest
 
-from shared.topology import (
+from shared.contract.topology import (
     DELIVERY_LIMIT,
     INVENTORY_EVENTS,
     ORDER_EVENTS,
     QUEUES,
     QueueSpec,
-    declare,
 )
+from shared.messaging.declare import declare
 
 WORK = QueueSpec("inventory.order-events", ORDER_EVENTS)
 

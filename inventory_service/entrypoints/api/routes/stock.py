@@ -3,14 +3,14 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, Field
 
-from inventory_service.adapters.repository import StockRepository
+from inventory_service import handlers
 from inventory_service.domain.model import StockLevel
-from shared.contracts import Sku
-from shared.deps import RuntimeDep
+from inventory_service.entrypoints.deps import StockViewsDep, UnitOfWorkDep
+from shared.contract.events import SKU_PATTERN, Sku
 
 router = APIRouter(prefix="/stock", tags=["stock"])
 
-SkuPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+SkuPath = Annotated[str, Path(min_length=1, max_length=64, pattern=SKU_PATTERN)]
 
 
 class StockResponse(BaseModel):
@@ -28,23 +28,21 @@ class SetStockRequest(BaseModel):
 
 
 @router.get("", response_model=list[StockResponse])
-async def list_stock(runtime: RuntimeDep) -> list[StockResponse]:
-    async with runtime.db.reading() as conn:
-        return [StockResponse.of(level) for level in await StockRepository(conn).all()]
+async def list_stock(views: StockViewsDep) -> list[StockResponse]:
+    return [StockResponse.of(level) for level in await views.all()]
 
 
 @router.get("/{sku}", response_model=StockResponse)
-async def get_stock(sku: SkuPath, runtime: RuntimeDep) -> StockResponse:
-    async with runtime.db.reading() as conn:
-        level = await StockRepository(conn).get(sku)
+async def get_stock(sku: SkuPath, views: StockViewsDep) -> StockResponse:
+    level = await views.get(sku)
     if level is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown sku {sku}")
     return StockResponse.of(level)
 
 
 @router.put("/{sku}", response_model=StockResponse)
-async def set_stock(sku: SkuPath, body: SetStockRequest, runtime: RuntimeDep) -> StockResponse:
+async def set_stock(sku: SkuPath, body: SetStockRequest, uow: UnitOfWorkDep) -> StockResponse:
     """Set the available level of a sku (admin/seeding); what is reserved is unchanged."""
-    async with runtime.unit_of_work() as uow:
-        level = await StockRepository(uow.conn).set_available(sku, body.available)
+    command = handlers.SetStock(sku, body.available)
+    level = await uow(lambda u: handlers.set_stock(command, u))
     return StockResponse.of(level)

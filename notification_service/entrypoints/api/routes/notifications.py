@@ -5,9 +5,8 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from notification_service.adapters.repository import NotificationRepository
 from notification_service.domain.model import Kind, Notification, Status
-from shared.deps import RuntimeDep
+from notification_service.entrypoints.deps import NotificationViewsDep
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
@@ -34,10 +33,9 @@ class NotificationResponse(BaseModel):
 
 @router.get("", response_model=list[NotificationResponse])
 async def list_notifications(
-    runtime: RuntimeDep,
+    views: NotificationViewsDep,
     order_id: UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[NotificationResponse]:
-    async with runtime.db.reading() as conn:
-        found = await NotificationRepository(conn).list(order_id=order_id, limit=limit)
+    found = await views.list(order_id=order_id, limit=limit)
     return [NotificationResponse.of(n) for n in found]

@@ -2,27 +2,15 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from order_service import handlers
-from order_service.adapters.repository import OrderRepository
 from order_service.domain.model import Order, OrderLine, OrderStatus
-from shared import contracts
-from shared.deps import RuntimeDep
-from shared.group_commit import GroupCommit
+from order_service.entrypoints.deps import IntakeDep, OrderViewsDep
+from shared.contract import events as contracts
 
 router = APIRouter(prefix="/orders", tags=["orders"])
-
-Intake = GroupCommit[handlers.PlaceOrder, tuple[Order, bool]]
-
-
-async def get_intake(request: Request) -> Intake:
-    intake: Intake = request.app.state.intake
-    return intake
-
-
-IntakeDep = Annotated[Intake, Depends(get_intake)]
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
@@ -83,9 +71,8 @@ async def place_order(
 
 
 @router.get("/{order_id}", response_model=OrderResponse)
-async def get_order(order_id: UUID, runtime: RuntimeDep) -> OrderResponse:
-    async with runtime.db.reading() as conn:
-        order = await OrderRepository(conn).get(order_id)
+async def get_order(order_id: UUID, views: OrderViewsDep) -> OrderResponse:
+    order = await views.get(order_id)
     if order is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"order {order_id} not found")
     return OrderResponse.of(order)
@@ -93,10 +80,9 @@ async def get_order(order_id: UUID, runtime: RuntimeDep) -> OrderResponse:
 
 @router.get("", response_model=list[OrderResponse])
 async def list_orders(
-    runtime: RuntimeDep,
+    views: OrderViewsDep,
     status: OrderStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[OrderResponse]:
-    async with runtime.db.reading() as conn:
-        orders = await OrderRepository(conn).list(status=status, limit=limit)
+    orders = await views.list(status=status, limit=limit)
     return [OrderResponse.of(order) for order in orders]

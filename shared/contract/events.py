@@ -1,0 +1,95 @@
+"""The messaging contract: event types, their sources, and the schema of each version of
+their data. This is the published language between services, not domain logic: every
+rule about what the events *mean* lives in the service that owns it."""
+
+from collections.abc import Iterable
+from typing import Annotated, ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.contract.envelope import CloudEvent, InvalidMessage, validation_summary
+
+ORDER_PLACED = "OrderPlaced"
+STOCK_RESERVED = "StockReserved"
+STOCK_REJECTED = "StockRejected"
+
+ORDER_SOURCE = "/order-service"
+INVENTORY_SOURCE = "/inventory-service"
+
+MAX_LINES = 100
+MAX_QUANTITY = 10_000
+
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=SKU_PATTERN)]
+
+
+class EventData(BaseModel):
+    """Base of every event payload. Readers are tolerant: unknown fields are ignored so a
+    producer can add optional fields without breaking its consumers.
+
+    A payload class names the event type and the data version it is the schema of, so a
+    handler typed by its payload is registered for exactly that (type, version)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_type: ClassVar[str]
+    version: ClassVar[str] = "1"
+
+
+class OrderLine(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    sku: Sku
+    quantity: int = Field(ge=1, le=MAX_QUANTITY)
+
+
+class OrderPlacedV1(EventData):
+    event_type: ClassVar[str] = ORDER_PLACED
+
+    order_id: UUID
+    customer_id: str = Field(min_length=1, max_length=128)
+    email: str | None = None
+    items: list[OrderLine] = Field(min_length=1, max_length=MAX_LINES)
+
+
+class StockReservedV1(EventData):
+    event_type: ClassVar[str] = STOCK_RESERVED
+
+    order_id: UUID
+    items: list[OrderLine]
+
+
+class StockRejectedV1(EventData):
+    event_type: ClassVar[str] = STOCK_REJECTED
+
+    order_id: UUID
+    items: list[OrderLine]
+    reason: str = Field(min_length=1)
+
+
+class EventSchemas:
+    """Maps (event type, dataversion) to the model of its data."""
+
+    def __init__(self, models: Iterable[type[EventData]]) -> None:
+        self._models = {(model.event_type, model.version): model for model in models}
+
+    def knows(self, event_type: str) -> bool:
+        return any(known == event_type for known, _ in self._models)
+
+    def model(self, event_type: str, version: str) -> type[EventData] | None:
+        return self._models.get((event_type, version))
+
+    def parse(self, event: CloudEvent) -> EventData:
+        model = self._models.get((event.type, event.dataversion))
+        if model is None:
+            raise InvalidMessage(f"no schema for {event.type} dataversion {event.dataversion!r}")
+        try:
+            return model.model_validate(event.data)
+        except ValidationError as exc:
+            raise InvalidMessage(
+                f"{event.type} v{event.dataversion} data is invalid: {validation_summary(exc)}"
+            ) from exc
+
+
+SCHEMAS = EventSchemas([OrderPlacedV1, StockReservedV1, StockRejectedV1])

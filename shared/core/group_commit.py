@@ -1,0 +1,111 @@
+"""Group commit: concurrent requests to write are coalesced into one transaction.
+
+Under load, many HTTP requests each wanting a short write transaction would queue for the
+database one after another. Instead each request hands its command to the batcher and
+waits; a single task applies whatever has queued up, in one unit of work, and answers
+every request once that transaction has committed. Nothing is acknowledged before it is
+durable, and a lone request is not held back: it forms a batch of one.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from shared.core.uow import Transactions, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+CommandT = TypeVar("CommandT")
+ResultT = TypeVar("ResultT")
+UowT = TypeVar("UowT", bound=UnitOfWork)
+
+
+@dataclass
+class _Pending(Generic[CommandT, ResultT]):
+    command: CommandT
+    future: asyncio.Future[ResultT] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+# Applies commands in order inside the unit of work; returns, for each, its result or the
+# exception to raise to its caller (which does not abort the others).
+BatchApply = Callable[[Sequence[CommandT], UowT], list[ResultT | Exception]]
+
+
+class GroupCommit(Generic[CommandT, ResultT, UowT]):
+    def __init__(
+        self,
+        transactions: Transactions[UowT],
+        apply: BatchApply[CommandT, UowT, ResultT],
+        *,
+        max_batch: int = 256,
+        retryable: tuple[type[Exception], ...] = (),
+    ) -> None:
+        self._transactions = transactions
+        self._apply = apply
+        self._max_batch = max_batch
+        self._retryable = retryable
+        self._queue: asyncio.Queue[_Pending[CommandT, ResultT]] = asyncio.Queue()
+
+    async def submit(self, command: CommandT) -> ResultT:
+        """Apply `command` in the next transaction; return its result once committed."""
+        pending: _Pending[CommandT, ResultT] = _Pending(command)
+        self._queue.put_nowait(pending)
+        return await pending.future
+
+    async def run(self) -> None:
+        """The committing task; runs until cancelled, then fails whatever still waits."""
+        try:
+            async for batch in self._batches():
+                await self._commit(batch)
+        finally:
+            while not self._queue.empty():
+                pending = self._queue.get_nowait()
+                if not pending.future.done():
+                    pending.future.set_exception(RuntimeError("shutting down"))
+
+    async def _batches(self) -> AsyncIterator[list[_Pending[CommandT, ResultT]]]:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            yield [p for p in batch if not p.future.cancelled()]
+
+    async def _commit(self, batch: list[_Pending[CommandT, ResultT]]) -> None:
+        if not batch:
+            return
+        try:
+            results = await self._transaction([p.command for p in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0], exc)
+                return
+            # One command spoiled the transaction (a constraint another instance raced us
+            # to, say): give each its own, so the others still commit.
+            log.info("group commit of %d failed (%r); committing one by one", len(batch), exc)
+            for pending in batch:
+                await self._commit([pending])
+            return
+        for pending, result in zip(batch, results, strict=True):
+            _settle(pending, result)
+
+    async def _transaction(self, commands: list[CommandT]) -> list[ResultT | Exception]:
+        for attempt in range(3):
+            try:
+                return await self._transactions(lambda uow: self._apply(commands, uow))
+            except self._retryable:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def _settle(pending: _Pending[CommandT, ResultT], result: ResultT | Exception) -> None:
+    if pending.future.done():  # the caller went away (request cancelled)
+        return
+    if isinstance(result, Exception):
+        pending.future.set_exception(result)
+    else:
+        pending.future.set_result(result)

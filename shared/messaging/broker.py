@@ -1,0 +1,144 @@
+"""The broker connection: one robust AMQP connection per process, opened in the background
+so the service starts (and serves HTTP) while RabbitMQ is still down, with the contract's
+topology declared on every (re)connection, and a publisher-confirms channel on which an
+unroutable message is an error, never a silent loss."""
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Iterable
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractExchange, AbstractRobustChannel, AbstractRobustConnection
+
+from shared.contract import topology
+from shared.contract.envelope import CONTENT_TYPE
+from shared.contract.outbound import OutboundMessage
+from shared.messaging.declare import declare
+
+log = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(ConnectionError):
+    pass
+
+
+class Broker:
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str,
+        retry_delays: Iterable[float],
+        extra_queues: Iterable[topology.QueueSpec] = (),
+        publish_timeout: float = 30.0,
+    ) -> None:
+        self._url = url
+        self._queues = tuple(dict.fromkeys((*topology.QUEUES, *extra_queues)))
+        self._name = f"{name}@{socket.gethostname()}:{os.getpid()}"
+        self._retry_delays = tuple(retry_delays)
+        self._publish_timeout = publish_timeout
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractRobustChannel | None = None
+        self._exchanges: dict[str, AbstractExchange] = {}
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._connect(), name="broker-connect")
+
+    async def connected(self) -> AbstractRobustConnection:
+        """Wait for the first successful connection (topology declared)."""
+        await self._ready.wait()
+        assert self._connection is not None
+        return self._connection
+
+    @property
+    def is_ready(self) -> bool:
+        conn, channel = self._connection, self._channel
+        return (
+            conn is not None
+            and channel is not None
+            and not conn.is_closed
+            and conn.connected.is_set()
+            and not channel.is_closed
+        )
+
+    async def publish(self, exchange: str, routing_key: str, message: aio_pika.Message) -> None:
+        """Publish and wait for the broker's confirm. Raises if the broker is unreachable,
+        nacks the message, or cannot route it to any queue."""
+        if not self.is_ready or self._channel is None:
+            raise BrokerUnavailable("not connected to the broker")
+        target = self._exchanges.get(exchange)
+        if target is None:
+            if exchange == "":
+                target = self._channel.default_exchange
+            else:
+                target = await self._channel.get_exchange(exchange, ensure=False)
+            self._exchanges[exchange] = target
+        # The whole call is bounded: a robust channel that is being restored would
+        # otherwise wait for the connection without limit.
+        async with asyncio.timeout(self._publish_timeout):
+            await target.publish(message, routing_key, mandatory=True)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._connection is not None:
+            await bounded(self._connection.close(), 5, "close the broker connection")
+
+    async def _connect(self) -> None:
+        delay = 0.5
+        while True:
+            connection: AbstractRobustConnection | None = None
+            try:
+                connection = await aio_pika.connect_robust(
+                    self._url,
+                    client_properties={"connection_name": self._name},
+                    reconnect_interval=1,
+                    timeout=10,
+                )
+                channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+                await declare(channel, retry_delays=self._retry_delays, queues=self._queues)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("broker not reachable (%s); retrying in %.1fs", exc, delay)
+                if connection is not None:
+                    await asyncio.gather(connection.close(), return_exceptions=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            self._connection, self._channel = connection, channel
+            self._ready.set()
+            log.info("connected to the broker as %s", self._name)
+            return
+
+
+async def bounded(operation: Awaitable[Any], seconds: float, what: str) -> None:
+    """Await a broker operation that must not hold up shutdown: while the broker is
+    unreachable, aio-pika would wait for a reconnection that may never come."""
+    try:
+        await asyncio.wait_for(operation, seconds)
+    except TimeoutError:
+        log.warning("gave up waiting to %s after %.0fs", what, seconds)
+    except Exception as exc:
+        log.debug("could not %s: %r", what, exc)
+
+
+def amqp_message(message: OutboundMessage, *, app_id: str) -> aio_pika.Message:
+    """The AMQP message for an encoded event: properties mirror the envelope (message id,
+    type, correlation id), delivery persistent."""
+    return aio_pika.Message(
+        message.body,
+        content_type=CONTENT_TYPE,
+        message_id=message.id,
+        type=message.event_type,
+        correlation_id=message.correlation_id,
+        timestamp=message.created_at,
+        app_id=app_id,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    )

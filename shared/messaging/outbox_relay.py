@@ -1,0 +1,163 @@
+"""The outbox relay: publishes what the outbox stores, so a committed change is never
+without its event and an event is never published for a change that rolled back.
+
+Rows that just committed are handed over in memory (`committed`) and published at once:
+low latency. Whatever that misses (a failed publish, a crash, the broker away, more than
+`max_pending` waiting) the sweep claims from the table once its lease has run out, in any
+instance. A row is marked published only after the broker confirms it: delivery is
+at-least-once, and consumers deduplicate by event id.
+"""
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from shared.contract.outbound import OutboundMessage
+from shared.messaging.broker import amqp_message
+from shared.messaging.delivery import Publisher
+from shared.messaging.poll_loop import poll_loop
+
+log = logging.getLogger(__name__)
+
+
+class OutboxStorage(Protocol):
+    """What the relay needs of the table (`shared.persistence.outbox_store.OutboxStore`)."""
+
+    async def claim_due(self, limit: int) -> list[OutboundMessage]: ...
+
+    async def mark_published(self, ids: Sequence[str]) -> None: ...
+
+    async def mark_failed(self, ids: Sequence[str], error: str, retry_at: datetime) -> None: ...
+
+    async def prune(self, retention: timedelta) -> int: ...
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        storage: OutboxStorage,
+        publisher: Publisher,
+        *,
+        app_id: str,
+        batch_size: int = 256,
+        poll_interval: float = 1.0,
+        lease_seconds: float = 10.0,
+        retention_seconds: float = 24 * 3600,
+        mark_delay: float = 0.25,
+        max_pending: int = 10_000,
+    ) -> None:
+        self._storage = storage
+        self._publisher = publisher
+        self._app_id = app_id
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._retention = timedelta(seconds=retention_seconds)
+        self._pending: deque[OutboundMessage] = deque()
+        self._max_pending = max_pending
+        # Ids the broker confirmed, marked published in one statement a moment later.
+        self._confirmed: list[str] = []
+        self._confirmed_since = 0.0
+        self._mark_delay = min(mark_delay, lease_seconds / 4)
+        self._mark_timer: asyncio.TimerHandle | None = None
+        self._wake = asyncio.Event()
+        self._last_sweep = 0.0
+        self._last_prune = 0.0
+
+    def committed(self, messages: Sequence[OutboundMessage]) -> None:
+        """Hand rows that just committed to the relay for immediate publication. (Past
+        `max_pending` waiting in memory they are left to the sweep: memory stays bounded
+        however far the broker falls behind.)"""
+        if len(self._pending) < self._max_pending:
+            self._pending.extend(messages)
+        self._wake.set()
+
+    async def run(self) -> None:
+        """The relay loop; runs until cancelled."""
+        await poll_loop(self._relay_once, self._wake, self._poll_interval, "outbox relay")
+
+    async def prune(self) -> int:
+        return await self._storage.prune(self._retention)
+
+    async def _relay_once(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if not self._publisher.is_ready:
+            # Leased rows come back through the sweep once the broker does.
+            self._pending.clear()
+            return
+        while self._pending:
+            batch = [
+                self._pending.popleft() for _ in range(min(self._batch_size, len(self._pending)))
+            ]
+            await self._publish(batch)
+        if now - self._last_sweep >= self._poll_interval:
+            self._last_sweep = now
+            while batch := await self._storage.claim_due(self._batch_size):
+                log.info("outbox sweep claimed %d unpublished event(s)", len(batch))
+                await self._publish(batch)
+                if len(batch) < self._batch_size:
+                    break
+        if now - self._last_prune >= 60:
+            self._last_prune = now
+            await self.prune()
+        await self._mark_published()
+
+    def _mark_due(self) -> None:
+        self._mark_timer = None
+        self._wake.set()
+
+    async def _mark_published(self, *, now: bool = False) -> None:
+        """Mark confirmed rows published, in one statement for all confirmed in the last
+        `mark_delay`: one write per batch of publications rather than one per commit. A
+        crash before the mark only re-publishes them once their lease has run out (the
+        consumers' inboxes absorb the copies)."""
+        if not self._confirmed:
+            return
+        loop = asyncio.get_running_loop()
+        waited = loop.time() - self._confirmed_since
+        if not now and len(self._confirmed) < self._batch_size and waited < self._mark_delay:
+            if self._mark_timer is None:
+                self._mark_timer = loop.call_later(self._mark_delay - waited, self._mark_due)
+            return
+        if self._mark_timer is not None:
+            self._mark_timer.cancel()
+            self._mark_timer = None
+        ids, self._confirmed = self._confirmed, []
+        await self._storage.mark_published(ids)
+
+    async def _publish(self, batch: list[OutboundMessage]) -> None:
+        results = await asyncio.gather(
+            *(
+                self._publisher.publish(
+                    m.exchange, m.routing_key, amqp_message(m, app_id=self._app_id)
+                )
+                for m in batch
+            ),
+            return_exceptions=True,
+        )
+        outcomes = list(zip(batch, results, strict=True))
+        if not self._confirmed:
+            self._confirmed_since = asyncio.get_running_loop().time()
+        self._confirmed.extend(m.id for m, r in outcomes if not isinstance(r, BaseException))
+        failed = [m.id for m, r in outcomes if isinstance(r, BaseException)]
+        if failed:
+            error = next(r for _, r in outcomes if isinstance(r, BaseException))
+            log.warning("publishing %d outbox event(s) failed: %r", len(failed), error)
+            # Retry soon, not after a full lease: the broker may be back already.
+            retry_at = datetime.now(UTC) + timedelta(seconds=self._poll_interval)
+            await self._storage.mark_failed(failed, repr(error), retry_at)
+
+    async def drain(self, grace_seconds: float) -> None:
+        """On shutdown: give events committed just now a chance to go out. Whatever is
+        left stays in the table and is relayed by the next process to start."""
+        batch = list(self._pending) if self._publisher.is_ready else []
+        self._pending.clear()
+        try:
+            async with asyncio.timeout(grace_seconds):
+                if batch:
+                    await self._publish(batch)
+                await self._mark_published(now=True)
+        except Exception as exc:
+            log.warning("outbox drain on shutdown incomplete: %r", exc)

@@ -1,0 +1,208 @@
+"""From a batch of deliveries to committed effects and settled messages.
+
+The whole batch is applied in one unit of work together with its inbox rows, and
+acknowledged only after that transaction commits. Then:
+
+- an event id already in the inbox is acknowledged without running its handler;
+- an event type this queue has no handler for is acknowledged and logged (skipped);
+- a message that can never be processed (not JSON, not a CloudEvent, data failing its
+  schema, an unknown data version, a handler's `PermanentError`) is copied to the queue's
+  dead-letter exchange with the reason in its headers, then acknowledged;
+- any other failure is retried: the message is copied to the retry queue for its attempt,
+  where it waits out its back-off and is dead-lettered back to the work queue; after the
+  last attempt it goes to the dead-letter queue instead (`failure_policy`).
+
+A failing batch is re-run one message at a time so one bad message never holds back the
+others. Every copy is confirmed by the broker before the original is acknowledged; a copy
+that is not confirmed leaves the original unacknowledged (returned to the queue), so a
+crash or a broker hiccup in between duplicates a message (which the inbox absorbs) and
+never loses one.
+"""
+
+import itertools
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from shared.contract.envelope import InvalidMessage, decode
+from shared.contract.events import EventSchemas
+from shared.core.handlers import Event, Handler, Subscription
+from shared.core.uow import Transactions, UnitOfWork
+from shared.messaging import failure_policy
+from shared.messaging.delivery import Delivery, Publisher, copy_of
+
+log = logging.getLogger(__name__)
+
+UowT = TypeVar("UowT", bound=UnitOfWork)
+
+
+@dataclass
+class _Item:
+    delivery: Delivery
+    event: Event[Any] | None = None
+    handler: Handler[Any, Any] | None = None
+    invalid: InvalidMessage | None = None
+    settled: bool = False
+    ack: bool = True
+
+
+class BatchProcessor(Generic[UowT]):
+    def __init__(
+        self,
+        subscription: Subscription[UowT],
+        *,
+        service: str,
+        transactions: Transactions[UowT],
+        schemas: EventSchemas,
+        publisher: Publisher,
+        retry_delays: Sequence[float] = (1.0, 5.0, 30.0),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.queue = subscription.queue
+        self._handlers = dict(subscription.handlers)
+        self._service = service
+        self._transactions = transactions
+        self._schemas = schemas
+        self._publisher = publisher
+        self._retry_delays = tuple(retry_delays)
+        self._clock = clock
+        self.processed = 0  # deliveries applied or recognised as duplicates
+
+    async def process(self, deliveries: Sequence[Delivery]) -> None:
+        items = [self._parse(d) for d in deliveries]
+        for item in items:
+            if item.invalid is not None:
+                await self._fail(item, item.invalid)
+            elif item.handler is None:
+                log.warning(
+                    "%s: no handler for event type %r; acknowledged and skipped",
+                    self.queue.name,
+                    item.delivery.type,
+                )
+                item.settled = True
+        pending = [item for item in items if not item.settled]
+        if pending:
+            try:
+                await self._apply(pending)
+            except Exception as exc:
+                if len(pending) == 1:
+                    await self._fail(pending[0], exc)
+                else:
+                    log.info(
+                        "%s: batch of %d failed (%r); retrying one by one",
+                        self.queue.name,
+                        len(pending),
+                        exc,
+                    )
+                    for item in pending:
+                        try:
+                            await self._apply([item])
+                        except Exception as single_exc:
+                            await self._fail(item, single_exc)
+        await _acknowledge(items)
+
+    def _parse(self, delivery: Delivery) -> _Item:
+        item = _Item(delivery)
+        try:
+            envelope = decode(delivery.body)
+            item.handler = self._handlers.get(envelope.type)
+            if item.handler is not None:
+                item.event = Event(envelope, self._schemas.parse(envelope))
+        except InvalidMessage as exc:
+            item.invalid = exc
+        return item
+
+    async def _apply(self, items: Sequence[_Item]) -> None:
+        events = [item.event for item in items if item.event is not None]
+        handlers = {item.event.id: item.handler for item in items if item.event is not None}
+
+        def apply(uow: UowT) -> list[Event[Any]]:
+            new_ids = uow.inbox.record_new(self.queue.name, [(e.id, e.type) for e in events])
+            fresh, duplicates = [], []
+            for event in events:
+                if event.id in new_ids:
+                    new_ids.discard(event.id)
+                    fresh.append(event)
+                else:
+                    duplicates.append(event)
+            for handler, run in itertools.groupby(fresh, key=lambda e: handlers[e.id]):
+                assert handler is not None
+                handler.apply(list(run), uow)
+            return duplicates
+
+        duplicates = await self._transactions(apply)
+        for event in duplicates:
+            log.info(
+                "%s: duplicate %s %s acknowledged without effect",
+                self.queue.name,
+                event.type,
+                event.id,
+            )
+        for item in items:
+            item.settled = True
+        self.processed += len(items)
+
+    async def _fail(self, item: _Item, error: Exception) -> None:
+        message = item.delivery
+        decision = failure_policy.decide(
+            message.headers or {},
+            error,
+            schedule=self._retry_delays,
+            service=self._service,
+            queue=self.queue.name,
+            now=self._clock(),
+        )
+        if isinstance(decision, failure_policy.Retry):
+            log.warning(
+                "%s: attempt %d/%d of %s failed (%s: %s); retrying in %gs",
+                self.queue.name,
+                decision.attempt,
+                len(self._retry_delays) + 1,
+                message.message_id,
+                type(error).__name__,
+                error,
+                decision.delay_seconds,
+            )
+            exchange, routing_key = "", self.queue.retry_queue(decision.delay_seconds)
+        else:
+            log.error(
+                "%s: dead-lettering %s after %d attempt(s): %s",
+                self.queue.name,
+                message.message_id,
+                decision.attempts,
+                decision.reason,
+            )
+            exchange, routing_key = self.queue.dead_letter_exchange, self.queue.name
+        try:
+            await self._publisher.publish(exchange, routing_key, copy_of(message, decision.headers))
+        except Exception as exc:
+            # Not confirmed: give the message back rather than risk losing it.
+            log.error(
+                "%s: could not move %s to %s (%r); returning it to the queue",
+                self.queue.name,
+                message.message_id,
+                exchange or routing_key,
+                exc,
+            )
+            item.ack = False
+        item.settled = True
+
+
+async def _acknowledge(items: Sequence[_Item]) -> None:
+    if all(item.ack for item in items):
+        await settle(items[-1].delivery, ack=True, multiple=True)
+        return
+    for item in items:
+        await settle(item.delivery, ack=item.ack)
+
+
+async def settle(message: Delivery, *, ack: bool, multiple: bool = False) -> None:
+    try:
+        if ack:
+            await message.ack(multiple=multiple)
+        else:
+            await message.nack(requeue=True)
+    except Exception as exc:  # channel gone: the broker redelivers, the inbox dedupes
+        log.debug("could not settle delivery %s: %r", message.message_id, exc)

@@ -1,0 +1,151 @@
+"""Databases for SQLite (local default) and PostgreSQL, used from asyncio one transaction
+at a time: `await db.run(work)` runs the synchronous function `work(connection)` in one
+transaction on a database thread and returns its result once it has committed. One
+hand-off between the event loop and that thread per transaction, not one per statement,
+and no greenlets: SQLAlchemy Core on the synchronous drivers (sqlite3, psycopg 3).
+
+SQLite is set up for several processes sharing one file: WAL, a busy timeout, and every
+write transaction opened with BEGIN IMMEDIATE so that a read-modify-write never races
+another writer (a deferred transaction would fail with SQLITE_BUSY when it upgrades, or
+worse, decide on a stale read). A process has one writer connection, on one thread:
+writers queue for it in the event loop instead of sleeping in SQLite's busy handler for
+the file lock. Readers have threads and connections of their own (WAL lets them read while
+the writer writes) and a plain BEGIN.
+"""
+
+import asyncio
+import contextvars
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+
+T = TypeVar("T")
+
+_READ_ONLY = "readonly"
+_SCHEMA_LOCK = 0x5C4E3A  # any constant shared by every instance of every service
+
+
+def sync_url(url: str) -> URL:
+    """The URL with the synchronous driver this module uses: `sqlite+aiosqlite://` and
+    `postgresql+asyncpg://` (what older settings say) are accepted and mapped."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+pysqlite")
+    if backend == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg")
+    raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
+
+
+class Database:
+    def __init__(
+        self,
+        url: str,
+        *,
+        sqlite_synchronous: str = "FULL",
+        pool_size: int = 4,
+        echo: bool = False,
+    ) -> None:
+        parsed = sync_url(url)
+        self.dialect = parsed.get_backend_name()
+        self.url = parsed
+        if self.dialect == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            options: dict[str, Any] = {
+                "echo": echo,
+                "connect_args": {"timeout": 30, "check_same_thread": False},
+            }
+            # Every write goes through run(), which always ends in COMMIT or ROLLBACK: no
+            # reset needed when the connection is returned.
+            self.engine: Engine = create_engine(
+                parsed, pool_size=1, max_overflow=0, pool_reset_on_return=None, **options
+            )
+            reader = create_engine(parsed, pool_size=2, max_overflow=0, **options)
+            for engine in (self.engine, reader):
+                _tune_sqlite(engine, sqlite_synchronous)
+            writers, readers = 1, 2
+        else:
+            self.engine = create_engine(
+                parsed, echo=echo, pool_size=2 * pool_size, max_overflow=0, pool_pre_ping=True
+            )
+            reader = self.engine
+            writers = readers = pool_size
+        self._reader_engine = reader
+        self._reader = reader.execution_options(**{_READ_ONLY: True})
+        self._writes = ThreadPoolExecutor(writers, thread_name_prefix="db-write")
+        self._reads = ThreadPoolExecutor(readers, thread_name_prefix="db-read")
+
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` in a write transaction on a database thread: committed when it
+        returns, rolled back if it raises."""
+        return await _on(self._writes, self._write, work)
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` in a read-only transaction on a reader thread."""
+        return await _on(self._reads, self._read, work)
+
+    def _write(self, work: Callable[[Connection], T]) -> T:
+        with self.engine.begin() as conn:
+            return work(conn)
+
+    def _read(self, work: Callable[[Connection], T]) -> T:
+        with self._reader.connect() as conn, conn.begin():
+            return work(conn)
+
+    async def create_all(self, metadata: MetaData) -> None:
+        """Create missing tables. Instances starting together on one PostgreSQL database
+        take turns (an advisory lock): concurrent CREATE TABLEs would collide."""
+
+        def create(conn: Connection) -> None:
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+            metadata.create_all(conn)
+
+        await self.run(create)
+
+    async def ping(self) -> None:
+        await self.read(lambda conn: conn.execute(text("SELECT 1")).scalar())
+
+    def pool_status(self) -> str:
+        return self.engine.pool.status()
+
+    async def dispose(self) -> None:
+        def close() -> None:
+            self._writes.shutdown(wait=True)
+            self._reads.shutdown(wait=True)
+            self.engine.dispose()
+            if self._reader_engine is not self.engine:
+                self._reader_engine.dispose()
+
+        await asyncio.to_thread(close)
+
+
+async def _on(executor: ThreadPoolExecutor, call: Callable[[Any], T], work: Any) -> T:
+    # The caller's context variables travel with the work (as asyncio.to_thread does).
+    context = contextvars.copy_context()
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(executor, functools.partial(context.run, call, work))
+
+
+def _tune_sqlite(engine: Engine, synchronous: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        read_only = conn.get_execution_options().get(_READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

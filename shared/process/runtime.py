@@ -1,0 +1,199 @@
+"""The moving parts of one service process, wired once and started in the app's lifespan:
+database, broker connection, outbox relay, consumers and background workers."""
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Generic, TypeVar
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import Connection, MetaData, Table
+
+from shared.contract.events import SCHEMAS, EventSchemas
+from shared.core.handlers import Subscription
+from shared.core.uow import UnitOfWork
+from shared.messaging.broker import Broker
+from shared.messaging.consumer import Consumer
+from shared.messaging.dead_letters import DeadLetterDesk
+from shared.messaging.outbox_relay import OutboxRelay
+from shared.messaging.processing import BatchProcessor
+from shared.persistence.database import Database
+from shared.persistence.outbox_store import OutboxStore
+from shared.persistence.unit_of_work import SqlTransactions
+from shared.process.settings import ServiceSettings
+from shared.web.app import create_service_app
+
+log = logging.getLogger(__name__)
+
+UowT = TypeVar("UowT", bound=UnitOfWork)
+
+
+class Runtime(Generic[UowT]):
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        metadata: MetaData,
+        *,
+        unit_of_work: Callable[[Connection], UowT],
+        outbox: Table | None = None,
+        subscriptions: Sequence[Subscription[UowT]] = (),
+        schemas: EventSchemas = SCHEMAS,
+    ) -> None:
+        self.settings = settings
+        self.service = settings.service_name
+        self.metadata = metadata
+        app_id = f"{self.service}-service"
+        self.db = Database(
+            settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous
+        )
+        self.broker = Broker(
+            settings.amqp_url,
+            name=app_id,
+            retry_delays=settings.retry_delays,
+            extra_queues=[s.queue for s in subscriptions],
+        )
+        self.outbox: OutboxStore | None = None
+        self.relay: OutboxRelay | None = None
+        if outbox is not None:
+            self.outbox = OutboxStore(self.db, outbox, lease_seconds=settings.outbox_lease_seconds)
+            self.relay = OutboxRelay(
+                self.outbox,
+                self.broker,
+                app_id=app_id,
+                batch_size=settings.outbox_batch_size,
+                poll_interval=settings.outbox_poll_interval,
+                lease_seconds=settings.outbox_lease_seconds,
+                retention_seconds=settings.outbox_retention_seconds,
+            )
+        self.transactions: SqlTransactions[UowT] = SqlTransactions(
+            self.db,
+            unit_of_work,
+            outbox=self.outbox,
+            on_committed=self.relay.committed if self.relay is not None else None,
+        )
+        self.consumers = [
+            Consumer(
+                BatchProcessor(
+                    subscription,
+                    service=app_id,
+                    transactions=self.transactions,
+                    schemas=schemas,
+                    publisher=self.broker,
+                    retry_delays=settings.retry_delays,
+                ),
+                prefetch_count=settings.prefetch_count,
+                batch_size=settings.consumer_batch_size,
+            )
+            for subscription in subscriptions
+        ]
+        self.dead_letters = DeadLetterDesk(
+            self.broker.connected,
+            [c.spec for c in self.consumers],
+            is_ready=lambda: self.broker.is_ready,
+        )
+        self._background: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._consumers_started = False
+
+    def add_background(self, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run `job()` for the life of the process (started with the runtime)."""
+        self._background.append(job)
+
+    def create_app(
+        self, routers: Sequence[APIRouter], *, title: str, state: dict[str, Any] | None = None
+    ) -> FastAPI:
+        """The service's HTTP app, with this runtime in its lifespan; `state` holds what
+        the routes' narrow dependencies hand out."""
+        return create_service_app(
+            self,
+            routers,
+            title=title,
+            admin_token=self.settings.admin_token,
+            dead_letters=self.dead_letters,
+            state=state,
+        )
+
+    async def start(self) -> None:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, self._dump_state)
+        await self.db.create_all(self.metadata)
+        self.broker.start()
+        if self.relay is not None:
+            self._spawn(self.relay.run(), "outbox-relay")
+        if self.consumers:
+            self._spawn(self._start_consumers(), "start-consumers")
+        for job in self._background:
+            self._spawn(job(), job.__qualname__)
+        log.info("%s service started (database %s)", self.service, self.db.dialect)
+
+    async def stop(self) -> None:
+        for consumer in self.consumers:
+            await consumer.stop()
+        if self.relay is not None:
+            await self.relay.drain(grace_seconds=5.0)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.broker.close()
+        await self.db.dispose()
+        log.info("%s service stopped", self.service)
+
+    async def readiness(self) -> dict[str, bool]:
+        try:
+            await asyncio.wait_for(self.db.ping(), timeout=2.0)
+            database = True
+        except Exception as exc:
+            log.warning("readiness: database check failed: %r", exc)
+            database = False
+        checks = {"database": database, "broker": self.broker.is_ready}
+        if self.consumers:
+            checks["consumers"] = self._consumers_started and all(
+                c.is_running for c in self.consumers
+            )
+        return checks
+
+    async def _start_consumers(self) -> None:
+        connection = await self.broker.connected()
+        waiting = list(self.consumers)
+        while waiting:
+            try:
+                await waiting[0].start(connection)
+                waiting.pop(0)
+            except Exception as exc:
+                log.warning("starting consumer %s failed (%r); retrying", waiting[0].name, exc)
+                await asyncio.sleep(1.0)
+        self._consumers_started = True
+
+    def _dump_state(self) -> None:
+        """SIGUSR1: log the database pool and where every asyncio task is waiting, to
+        diagnose a process that seems stuck."""
+        log.warning("database pool: %s", self.db.pool_status())
+        _dump_tasks()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(_report_crash)
+        self._tasks.append(task)
+
+
+def _dump_tasks() -> None:
+    for task in asyncio.all_tasks():
+        frames: list[str] = []
+        awaitable: Any = task.get_coro()
+        while awaitable is not None and len(frames) < 40:
+            frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
+            if frame is not None:
+                frames.append(
+                    f"  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}"
+                )
+            awaitable = getattr(awaitable, "cr_await", None) or getattr(
+                awaitable, "gi_yieldfrom", None
+            )
+        log.warning("task %s:\n%s", task.get_name(), "\n".join(frames))
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("background task %s died", task.get_name(), exc_info=task.exception())

@@ -1,0 +1,76 @@
+import math
+from pathlib import Path
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Environment-driven settings common to every service.
+
+    Each service subclasses this once, naming itself and its default port. Nothing is
+    read at import time: a service builds its settings in its entrypoint.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    service_name: ClassVar[str]
+    default_port: ClassVar[int]
+
+    amqp_url: str = "amqp://guest:guest@localhost:5672/"
+    database_url: str | None = None
+    var_dir: Path = Path("var")
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+
+    # Bearer token for the /admin endpoints; unset means they are open (development only).
+    admin_token: SecretStr | None = None
+
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    # Consumers
+    prefetch_count: int = Field(default=256, ge=1, le=65535)
+    consumer_batch_size: int = Field(default=64, ge=1)
+    retry_delays: Annotated[tuple[float, ...], NoDecode] = (1.0, 5.0, 30.0)
+
+    # Outbox relay
+    outbox_batch_size: int = Field(default=256, ge=1)
+    outbox_poll_interval: float = Field(default=1.0, gt=0)
+    outbox_lease_seconds: float = Field(default=10.0, gt=0)
+    outbox_retention_seconds: float = Field(default=24 * 3600, ge=0)
+
+    # SQLite only
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
+
+    @field_validator("retry_delays", mode="before")
+    @classmethod
+    def _split_delays(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(float(part) for part in value.replace(" ", "").split(",") if part)
+        return value
+
+    @field_validator("retry_delays")
+    @classmethod
+    def _positive_delays(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not math.isfinite(delay) or delay < 0.001 for delay in value):
+            raise ValueError("every retry delay must be a finite number of seconds >= 0.001")
+        return value
+
+    def model_post_init(self, __context: object) -> None:
+        if not self.http_port:
+            self.http_port = self.default_port
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.var_dir / f'{self.service_name}.db'}"
+
+    @property
+    def max_attempts(self) -> int:
+        """Deliveries a message gets before it is dead-lettered: the first try plus one per
+        configured retry delay."""
+        return len(self.retry_delays) + 1

@@ -1,0 +1,97 @@
+"""HTTP admin endpoints of a consuming service: its dead letters, listed, shown, replayed
+and purged. Protected by a bearer token when `ADMIN_TOKEN` is set."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from pydantic import BaseModel, Field, model_validator
+
+from shared.messaging.dead_letters import DeadLetterQueue, Outcome, Selection, UnknownQueue
+from shared.web.admin_auth import require_admin
+from shared.web.deps import DeadLettersDep
+
+router = APIRouter(
+    prefix="/admin/dead-letters", tags=["admin"], dependencies=[Depends(require_admin)]
+)
+
+
+class SelectionRequest(BaseModel):
+    """Which dead letters to act on: by ids, by filter, or all (explicitly)."""
+
+    message_ids: list[str] = Field(default_factory=list)
+    event_type: str | None = None
+    error_type: str | None = None
+    reason_contains: str | None = None
+    all: bool = False
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "SelectionRequest":
+        if self.selection().is_empty:
+            raise ValueError("select messages by message_ids, a filter, or all=true")
+        return self
+
+    def selection(self) -> Selection:
+        return Selection(
+            message_ids=frozenset(self.message_ids),
+            event_type=self.event_type,
+            error_type=self.error_type,
+            reason_contains=self.reason_contains,
+            everything=self.all,
+        )
+
+
+async def _open(desk: DeadLettersDep, queue: str) -> DeadLetterQueue:
+    try:
+        return await desk.open(queue)
+    except UnknownQueue as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    except ConnectionError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from exc
+
+
+def _outcome(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "matched": outcome.matched,
+        "done": outcome.done,
+        "failed": outcome.failed,
+        "scanned": outcome.scanned,
+    }
+
+
+@router.get("")
+async def queues(desk: DeadLettersDep) -> list[dict[str, str]]:
+    return [
+        {"queue": spec.name, "dead_letter_queue": spec.dead_letter_queue}
+        for spec in desk.queues.values()
+    ]
+
+
+@router.get("/{queue}")
+async def list_dead_letters(
+    queue: str, desk: DeadLettersDep, limit: Annotated[int, Query(ge=1, le=10_000)] = 100
+) -> list[dict[str, Any]]:
+    dlq = await _open(desk, queue)
+    return [letter.summary() for letter in await dlq.peek(limit)]
+
+
+@router.get("/{queue}/{message_id}")
+async def show_dead_letter(
+    queue: str, message_id: str, desk: DeadLettersDep
+) -> list[dict[str, Any]]:
+    dlq = await _open(desk, queue)
+    found = await dlq.find(message_id)
+    if not found:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no dead letter {message_id}")
+    return [letter.detail() for letter in found]
+
+
+@router.post("/{queue}/replay")
+async def replay(queue: str, body: SelectionRequest, desk: DeadLettersDep) -> dict[str, Any]:
+    dlq = await _open(desk, queue)
+    return _outcome(await dlq.replay(body.selection()))
+
+
+@router.post("/{queue}/purge")
+async def purge(queue: str, body: SelectionRequest, desk: DeadLettersDep) -> dict[str, Any]:
+    dlq = await _open(desk, queue)
+    return _outcome(await dlq.purge(body.selection()))

@@ -1,0 +1,26 @@
+from typing import Protocol
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+
+class Readiness(Protocol):
+    async def readiness(self) -> dict[str, bool]: ...
+
+
+@router.get("/live")
+async def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready")
+async def ready(request: Request) -> JSONResponse:
+    host: Readiness = request.app.state.host
+    checks = await host.readiness()
+    ok = all(checks.values())
+    return JSONResponse(
+        {"status": "ready" if ok else "not ready", "checks": checks},
+        status_code=200 if ok else 503,
+    )
