@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 run: install
 	@mkdir -p var
-	$(BIN)/python -m shared.devrun
+	$(BIN)/python -m shared.process.dev_runner
 
 test: install
 	$(BIN)/pytest -q tests/unit tests/integration tests/e2e tests/faults

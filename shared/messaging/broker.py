@@ -93,22 +93,23 @@ class Broker:
     async def _connect(self) -> None:
         delay = 0.5
         while True:
-            connection: AbstractRobustConnection | None = None
+            # Made here, not inside connect_robust, so that it can be closed whatever
+            # happens: a robust connection abandoned while it is still connecting would
+            # go on reconnecting in the background for the life of the process.
+            connection = aio_pika.RobustConnection(
+                aio_pika.connection.make_url(self._url, reconnect_interval=1),
+                client_properties={"connection_name": self._name},
+                reconnect_interval=1,
+            )
             try:
-                connection = await aio_pika.connect_robust(
-                    self._url,
-                    client_properties={"connection_name": self._name},
-                    reconnect_interval=1,
-                    timeout=10,
-                )
+                await connection.connect(timeout=10)
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
                 await declare(channel, retry_delays=self._retry_delays, queues=self._queues)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
+            except BaseException as exc:
+                await bounded(connection.close(), 5, "close an unfinished broker connection")
+                if not isinstance(exc, Exception):
+                    raise  # cancelled: the service is stopping
                 log.warning("broker not reachable (%s); retrying in %.1fs", exc, delay)
-                if connection is not None:
-                    await asyncio.gather(connection.close(), return_exceptions=True)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
                 continue

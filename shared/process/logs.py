@@ -6,7 +6,14 @@ from datetime import UTC, datetime
 
 import orjson
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# Not written as fields: the record's own attributes, and uvicorn's `color_message` (the
+# message again, with ANSI colour escapes).
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):
