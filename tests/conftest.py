@@ -3,13 +3,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import (
-    amqp_url,
-    create_postgres_database,
-    create_vhost,
-    delete_vhost,
-    drop_postgres_database,
-)
+from inventory_service.config import InventorySettings
+from notification_service.config import NotificationSettings
+from order_service.config import OrderSettings
+from tests.support.broker import amqp_url, create_vhost, delete_vhost
+from tests.support.databases import create_postgres_database, drop_postgres_database
+
+
+@pytest.fixture(autouse=True)
+def no_service_settings_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service a test starts in its own process reads the environment as well: none of
+    the caller's settings (ADMIN_TOKEN, SMTP_HOST, PREFETCH_COUNT, ...) may reach it. (A
+    service process gets a clean environment from tests.support.processes.)"""
+    for settings in (OrderSettings, InventorySettings, NotificationSettings):
+        for name in settings.model_fields:
+            monkeypatch.delenv(name.upper(), raising=False)
+            monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

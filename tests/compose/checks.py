@@ -7,7 +7,8 @@ from collections import Counter
 
 import httpx
 
-from tests.compose.clients import Json, Mailpit, Management, eventually, get_json
+from tests.compose.clients import Json, Mailpit, Management, get_json
+from tests.support.polling import eventually_blocking
 
 EXCHANGES = ("order.events", "inventory.events")
 QUEUES = {  # the contract's work queues and the exchange each is bound to
@@ -43,7 +44,7 @@ def assert_one_notification_per_kind(
         wanted = expected_kinds(order["status"])
         email = emails[order_id]
         outcome = "sent" if email else "skipped"
-        found = eventually(
+        found = eventually_blocking(
             functools.partial(get_json, notifications, "/notifications", order_id=order_id),
             functools.partial(done_with, wanted),
             timeout=60,
@@ -76,7 +77,7 @@ def assert_one_mail_per_sent_notification(
         absent = sent - {m["MessageID"] for m in mailpit.messages()}
         return sorted(f"{notified[i][1]['kind']} of {notified[i][0]}" for i in absent)
 
-    eventually(
+    eventually_blocking(
         missing,
         lambda left: not left,
         timeout=30,
@@ -103,7 +104,7 @@ def assert_one_mail_per_sent_notification(
 
 def assert_nothing_dead_lettered(management: Management) -> None:
     dead_letter_queues = [f"{name}.dlq" for name in QUEUES]
-    queues = eventually(  # a queue's message count appears with its first statistics
+    queues = eventually_blocking(  # a queue's message count appears with its first statistics
         management.queues,
         lambda found: all("messages" in found[q] for q in dead_letter_queues),
         timeout=30,

@@ -2,34 +2,16 @@
 on their published ports. Every wait polls with a deadline."""
 
 import asyncio
-import time
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-T = TypeVar("T")
+from tests.support.polling import eventually_blocking
+
 Json = dict[str, Any]
 FINAL = ("CONFIRMED", "REJECTED")
-
-
-def eventually(
-    probe: Callable[[], T],
-    until: Callable[[T], bool],
-    *,
-    timeout: float,
-    what: str,
-    interval: float = 0.5,
-) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if until(result):
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout:.0f}s; last: {result!r}")
-        time.sleep(interval)
 
 
 def get_json(client: httpx.Client, path: str, **params: Any) -> Any:
@@ -70,7 +52,7 @@ def final_orders(orders: httpx.Client, ids: Iterable[str], timeout: float = 90) 
                 pending.remove(order_id)
         return pending
 
-    eventually(settle, lambda left: not left, timeout=timeout, what="every order final")
+    eventually_blocking(settle, lambda left: not left, timeout=timeout, what="every order final")
     return done
 
 
@@ -112,7 +94,9 @@ class Mailpit:
         """Delete every message (DELETE with no IDs), and see the mailbox empty."""
         response = self.client.delete("/messages")
         assert response.status_code == 200, f"DELETE /messages: {response.status_code}"
-        eventually(self.messages, lambda found: not found, timeout=10, what="an empty mailbox")
+        eventually_blocking(
+            self.messages, lambda found: not found, timeout=10, what="an empty mailbox"
+        )
 
     def messages(self) -> list[Json]:
         """Every message in the mailbox, read page by page until `total` are in hand."""

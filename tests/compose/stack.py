@@ -8,13 +8,14 @@ the ports it publishes on 127.0.0.1.
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.polling import eventually_blocking
+from tests.support.processes import ROOT, free_port
+
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 APP_SERVICES = ("order_service", "inventory_service", "notification_service")
 INFRASTRUCTURE = ("rabbitmq", "postgres", "mailpit")
@@ -50,12 +51,6 @@ def compose_command() -> list[str]:
     if configured := os.environ.get("COMPOSE"):
         return configured.split()
     return ["docker-compose"] if shutil.which("docker-compose") else ["docker", "compose"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -122,15 +117,14 @@ class ComposeStack:
     def wait_healthy(self, replicas: dict[str, int], timeout: float) -> list[dict[str, str]]:
         """Poll until each service runs its number of replicas (1 unless given), all healthy."""
         wanted = {name: replicas.get(name, 1) for name in (*INFRASTRUCTURE, *APP_SERVICES)}
-        deadline = time.monotonic() + timeout
-        while True:
-            containers = self.containers()
+
+        def all_healthy(containers: list[dict[str, str]]) -> bool:
             healthy = [c["service"] for c in containers if c["health"] == "healthy"]
-            if all(healthy.count(name) == n for name, n in wanted.items()):
-                return containers
-            if time.monotonic() > deadline:
-                raise AssertionError(f"stack not healthy within {timeout:.0f}s: {containers}")
-            time.sleep(2)
+            return all(healthy.count(name) == n for name, n in wanted.items())
+
+        return eventually_blocking(
+            self.containers, all_healthy, timeout=timeout, interval=2, what="a healthy stack"
+        )
 
     def logs(self) -> str:
         try:

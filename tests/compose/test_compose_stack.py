@@ -33,7 +33,6 @@ from tests.compose.clients import (
     Json,
     Mailpit,
     Management,
-    eventually,
     final_orders,
     get_json,
     place_orders,
@@ -41,11 +40,12 @@ from tests.compose.clients import (
 from tests.compose.stack import (
     APP_SERVICES,
     COMPOSE_FILE,
-    ROOT,
     ComposeStack,
     compose_command,
     read_env_file,
 )
+from tests.support.polling import eventually_blocking
+from tests.support.processes import ROOT
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -170,7 +170,7 @@ def test_broker_has_the_contract_topology_and_no_guest_user(
         assert management.bound_queues(dead_letter_exchange) == {f"{name}.dlq"}
         assert queues[f"{name}.dlq"]["durable"] is True
         assert any(q.startswith(f"{name}.retry.") and q.endswith("ms") for q in queues), name
-    eventually(
+    eventually_blocking(
         management.queues,
         lambda found: all(found[name].get("consumers", 0) >= 1 for name in QUEUES),
         timeout=60,
@@ -267,7 +267,7 @@ def test_two_replicas_of_each_consumer_never_oversell_nor_notify_nor_mail_twice(
     )
     stack.wait_healthy(scale, timeout=180)
     consumers = {name: 2 for name in QUEUES} | {"order.inventory-events": 1}
-    eventually(
+    eventually_blocking(
         management.queues,
         lambda found: all(found[q].get("consumers") == n for q, n in consumers.items()),
         timeout=60,

@@ -13,7 +13,10 @@ import orjson
 import pytest
 
 from shared.contract.topology import ORDER_EVENTS
-from tests.support import BrokerProbe, ServiceProcess, eventually, get_json, take_all
+from tests.support.broker import BrokerProbe, take_all
+from tests.support.polling import eventually
+from tests.support.processes import ServiceProcess, stop_all
+from tests.support.services import get_json
 
 DatabaseUrl = Callable[[str], Awaitable[str]]
 STOCK = {"SKU-A": 60, "SKU-B": 25, "SKU-C": 3}
@@ -42,8 +45,7 @@ async def system(
     finally:
         for client in clients.values():
             await client.aclose()
-        for service in services:
-            service.stop()
+        stop_all(services)
         for service in services:
             assert service.stopped_cleanly(), service.log()
 

@@ -27,8 +27,12 @@ async def make_system(
 
     yield make
     for system in systems:
-        await system.stop()
         report = getattr(request.node, "rep_call", None)
+        try:
+            await system.stop()
+        except AssertionError:
+            print(system.logs()[-20000:])
+            raise
         if report is not None and report.failed:
             print(system.logs()[-20000:])
 

@@ -13,7 +13,9 @@ from typing import Any
 
 import httpx
 
-from tests.support import ServiceProcess, eventually, get_json
+from tests.support.polling import eventually
+from tests.support.processes import ServiceProcess, stop_all
+from tests.support.services import get_json
 
 FAST_RECOVERY = {
     "RETRY_DELAYS": "0.2,0.5,1,2,4",
@@ -21,6 +23,11 @@ FAST_RECOVERY = {
     "OUTBOX_POLL_INTERVAL": "0.5",
     "LOG_LEVEL": "INFO",
 }
+# A fault test's own waits add up to about six minutes at the worst (services ready 30 s,
+# the fault's own waits up to 60 s each and rabbitmqctl's up to 120 s, the tally's 120 s
+# to settle and 30 s for notifications, the stop 20 s): pytest-timeout must leave them
+# room, so that a slow failure reports its own assertion and tally line.
+TEST_TIMEOUT = 600
 IN_STOCK = ("SKU-A", "SKU-B", "SKU-C")
 STOCK_PER_SKU = 100_000
 
@@ -107,10 +114,20 @@ class System:
             response.raise_for_status()
 
     async def stop(self) -> None:
+        """Stop every process; fail unless each still running stopped cleanly and no log
+        says something went unhandled (a CRITICAL line, such as a consumer worker that
+        died). A process that ended before (killed, or crashed on purpose by a fault
+        module) has only its log checked."""
         await self.http.aclose()
-        for processes in self.processes.values():
-            for process in processes:
-                process.stop()
+        everyone = [p for ps in self.processes.values() for p in ps]
+        running = [p for p in everyone if p.running]
+        await asyncio.to_thread(stop_all, everyone)
+        unclean = {
+            f"{p.name} ({p.port})": p.why_not_stopped_cleanly() if p in running else p.unhandled()
+            for p in everyone
+        }
+        unclean = {name: reasons for name, reasons in unclean.items() if reasons}
+        assert not unclean, f"not stopped cleanly: {unclean}"
 
     def logs(self) -> str:
         return "\n".join(

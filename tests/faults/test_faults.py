@@ -12,20 +12,20 @@ import pytest
 
 from shared.contract.topology import INVENTORY_ORDER_EVENTS, ORDER_EVENTS, QUEUES
 from shared.persistence.database import Database
-from tests.faults.harness import System, assert_nothing_lost_or_doubled, when
-from tests.support import (
-    POSTGRES_URL,
+from tests.faults.harness import TEST_TIMEOUT, System, assert_nothing_lost_or_doubled, when
+from tests.support.broker import (
     BrokerProbe,
     consumers_on,
-    eventually,
-    execute,
-    get_json,
-    holding_stock,
     rabbitmqctl,
     take_all,
     unacked_on,
+    vhost_of,
 )
+from tests.support.databases import POSTGRES_URL, execute, holding_stock
+from tests.support.polling import eventually
+from tests.support.services import get_json
 
+pytestmark = pytest.mark.timeout(TEST_TIMEOUT)
 SystemFactory = Callable[..., Awaitable[System]]
 DLQ_ADMIN = f"/admin/dead-letters/{INVENTORY_ORDER_EVENTS.name}"
 MAX_ATTEMPTS = 6  # FAST_RECOVERY's five retry delays + the first try
@@ -105,7 +105,7 @@ async def test_3_all_connections_dropped_under_load_recover_by_themselves(
     assert all(count == 1 for count in before.values()), before
     load = asyncio.create_task(system.place(300, rate=60))
     await asyncio.sleep(1.5)  # into the load
-    vhost = urlsplit(broker_url).path.lstrip("/")
+    vhost = vhost_of(broker_url)
     await broker_command(
         "close_all_connections", "--vhost", vhost, "--limit", "1000", "fault injection"
     )

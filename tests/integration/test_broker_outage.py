@@ -6,7 +6,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import ServiceProcess, amqp_url, create_vhost, delete_vhost, eventually
+from tests.support.broker import amqp_url, create_vhost, delete_vhost
+from tests.support.polling import eventually
+from tests.support.processes import ServiceProcess
 
 
 async def test_services_keep_serving_and_stop_promptly_while_the_broker_is_unreachable(

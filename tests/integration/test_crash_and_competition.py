@@ -11,16 +11,11 @@ import orjson
 
 from shared.contract.topology import INVENTORY_EVENTS, INVENTORY_ORDER_EVENTS, ORDER_EVENTS
 from tests import factories
-from tests.support import (
-    BrokerProbe,
-    ServiceProcess,
-    consumers_on,
-    eventually,
-    get_json,
-    holding_stock,
-    take_all,
-    unacked_on,
-)
+from tests.support.broker import BrokerProbe, consumers_on, take_all, unacked_on
+from tests.support.databases import holding_stock
+from tests.support.polling import eventually
+from tests.support.processes import ServiceProcess
+from tests.support.services import get_json
 
 DatabaseUrl = Callable[[str], Awaitable[str]]
 

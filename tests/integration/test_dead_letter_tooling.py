@@ -13,7 +13,11 @@ from inventory_service.config import InventorySettings
 from inventory_service.entrypoints.app import create_app as inventory_app
 from shared.contract.topology import INVENTORY_ORDER_EVENTS, ORDER_EVENTS
 from tests import factories
-from tests.support import ROOT, BrokerProbe, eventually, execute, get_json, running
+from tests.support.broker import BrokerProbe
+from tests.support.databases import execute
+from tests.support.polling import eventually
+from tests.support.processes import ROOT, clean_environment
+from tests.support.services import get_json, running
 
 DatabaseUrl = Callable[[str], Awaitable[str]]
 QUEUE = INVENTORY_ORDER_EVENTS.name
@@ -113,6 +117,7 @@ async def dlq_cli(broker_url: str, *args: str) -> Completed:
         broker_url,
         *args,
         cwd=ROOT,
+        env=clean_environment({}),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

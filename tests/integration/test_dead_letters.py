@@ -18,7 +18,9 @@ from shared.persistence.inbox import inbox_table
 from shared.persistence.unit_of_work import SqlUnitOfWork
 from shared.process.runtime import Runtime
 from tests import factories
-from tests.support import BrokerProbe, eventually, running
+from tests.support.broker import BrokerProbe
+from tests.support.polling import eventually
+from tests.support.services import running
 
 DatabaseUrl = Callable[[str], Awaitable[str]]
 DLQ = INVENTORY_ORDER_EVENTS.dead_letter_queue

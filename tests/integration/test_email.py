@@ -16,7 +16,10 @@ from notification_service.config import NotificationSettings
 from notification_service.entrypoints.app import create_app
 from shared.contract.topology import INVENTORY_EVENTS, ORDER_EVENTS
 from tests import factories
-from tests.support import BrokerProbe, eventually, free_port, get_json, running
+from tests.support.broker import BrokerProbe
+from tests.support.polling import eventually
+from tests.support.processes import free_port
+from tests.support.services import get_json, running
 
 DatabaseUrl = Callable[[str], Awaitable[str]]
 

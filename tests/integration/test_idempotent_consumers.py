@@ -14,7 +14,9 @@ from order_service.config import OrderSettings
 from order_service.entrypoints.app import create_app as order_app
 from shared.contract.topology import INVENTORY_EVENTS, ORDER_EVENTS
 from tests import factories
-from tests.support import BrokerProbe, eventually, get_json, running, take_all
+from tests.support.broker import BrokerProbe, take_all
+from tests.support.polling import eventually
+from tests.support.services import get_json, running
 
 DatabaseUrl = Callable[[str], Awaitable[str]]
 

@@ -14,7 +14,9 @@ from shared.persistence.unit_of_work import SqlUnitOfWork
 from shared.process.runtime import Runtime
 from shared.process.settings import ServiceSettings
 from tests import factories
-from tests.support import BrokerProbe, eventually, running
+from tests.support.broker import BrokerProbe
+from tests.support.polling import eventually
+from tests.support.services import running
 
 # --- the recipe -------------------------------------------------------------------------
 

@@ -10,7 +10,9 @@ import orjson
 from order_service.config import OrderSettings
 from order_service.entrypoints.app import create_app
 from shared.contract.topology import ORDER_EVENTS
-from tests.support import BrokerProbe, eventually, get_json, running, take_all
+from tests.support.broker import BrokerProbe, take_all
+from tests.support.polling import eventually
+from tests.support.services import get_json, running
 
 DatabaseUrl = Callable[[str], Awaitable[str]]
 

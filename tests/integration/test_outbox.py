@@ -15,7 +15,8 @@ from shared.messaging.outbox_relay import OutboxRelay
 from shared.persistence.database import Database
 from shared.persistence.outbox_store import OutboxStore
 from tests import factories
-from tests.support import BrokerProbe, eventually, take_all
+from tests.support.broker import BrokerProbe, take_all
+from tests.support.polling import eventually
 
 DatabaseUrl = Callable[[str], Awaitable[str]]
 

@@ -15,14 +15,6 @@ SERVICES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Only what a test sets itself: none of the machine's own settings leak in."""
-    for name in NotificationSettings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
-        monkeypatch.delenv(name, raising=False)
-
-
 def test_retry_delays_are_read_from_a_comma_separated_list(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

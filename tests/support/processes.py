@@ -1,0 +1,180 @@
+"""Child processes of tests and benchmarks: a service run as `python -m <name>_service`
+exactly as a user runs it, or any other module, in a clean environment, its output in a
+log file of its own."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Self
+
+import httpx
+
+from tests.support.polling import eventually
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# What a child inherits from this process: enough to run Python and the tools it calls,
+# never a setting of the system under test (ADMIN_TOKEN, SMTP_*, PREFETCH_COUNT, AMQP_URL,
+# DATABASE_URL, LOG_FORMAT, OTEL_*, ...): those it gets only when a test passes them.
+INHERITED = ("PATH", "HOME", "LANG", "TMPDIR")
+INHERITED_PREFIXES = ("LC_",)
+
+# Lines that mean something went unhandled in a service, in either log format.
+UNHANDLED = (
+    " CRITICAL ",
+    '"level":"critical"',
+    "Task exception was never retrieved",
+    "Exception in ASGI application",
+    "Unhandled exception",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_environment(settings: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a child process: what it needs from ours, plus `settings`."""
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if name in INHERITED or name.startswith(INHERITED_PREFIXES)
+    }
+    return {**inherited, "PYTHONUNBUFFERED": "1", **settings}
+
+
+class ChildProcess:
+    """`python -m <module> <args>`, run from the project's root with `settings` as its only
+    configuration; its stdout and stderr go to `log_path`."""
+
+    def __init__(
+        self,
+        name: str,
+        module: str,
+        log_path: Path,
+        settings: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
+    ) -> None:
+        self.name = name
+        self.module = module
+        self.args = list(args)
+        self.env = clean_environment(settings or {})
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Self:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", self.module, *self.args],
+                env=self.env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM, then SIGKILL if it has not exited within `timeout`; the exit status."""
+        self.terminate()
+        return self.reap(timeout)
+
+    def terminate(self) -> None:
+        if self.running:
+            assert self.process is not None
+            self.process.send_signal(signal.SIGTERM)
+
+    def reap(self, timeout: float) -> int | None:
+        if self.process is None:
+            return None
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            # Killed, which the exit status reports: never leave a process behind.
+            self.process.kill()
+            return self.process.wait()
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    def unhandled(self) -> list[str]:
+        """The lines of its log that say something went unhandled."""
+        return [line for line in self.log().splitlines() if any(m in line for m in UNHANDLED)]
+
+
+def stop_all(processes: Iterable[ChildProcess], timeout: float = 20.0) -> None:
+    """Stop them side by side: every one is signalled before any is waited for."""
+    processes = list(processes)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.reap(timeout)
+
+
+class ServiceProcess(ChildProcess):
+    """One service, run as `python -m <name>_service` exactly as a user would, on a port of
+    its own, configured by `settings` alone."""
+
+    def __init__(
+        self, name: str, settings: Mapping[str, str], log_dir: Path, module: str | None = None
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(
+            name,
+            module or f"{name}_service",
+            log_dir / f"{name}-{self.port}.log",
+            {**settings, "HTTP_PORT": str(self.port), "HTTP_HOST": "127.0.0.1"},
+        )
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        async def probe() -> int:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"{self.name} exited early:\n{self.log()}")
+            try:
+                async with httpx.AsyncClient(timeout=2) as client:
+                    return (await client.get(f"{self.url}/health/ready")).status_code
+            except httpx.HTTPError:
+                return 0
+
+        await eventually(
+            probe, lambda code: code == 200, timeout=timeout, what=f"{self.name} ready"
+        )
+
+    def why_not_stopped_cleanly(self) -> list[str]:
+        """Why its stop was not clean ([] if it was): it must exit on SIGTERM (uvicorn
+        re-raises it once shut down) after a graceful shutdown, with nothing unhandled on
+        the way. (Tracebacks that aiormq logs when the broker drops a connection are
+        expected in some tests, and allowed.)"""
+        assert self.process is not None
+        reasons = []
+        if self.process.returncode not in (0, -signal.SIGTERM):
+            reasons.append(f"exit status {self.process.returncode}")
+        if f"{self.name} service stopped" not in self.log():
+            reasons.append(f"no '{self.name} service stopped' line")
+        return reasons + self.unhandled()
+
+    def stopped_cleanly(self) -> bool:
+        return not self.why_not_stopped_cleanly()

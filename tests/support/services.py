@@ -1,0 +1,34 @@
+"""A service as a test reaches it: started in the test's own process (`running`), and
+read over its HTTP API (`get_json`)."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from shared.process.runtime import Runtime
+from tests.support.polling import eventually
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
+    """Start a service in this process: its runtime, and its HTTP app without a socket."""
+    runtime: Runtime[Any] = app.state.host
+    await runtime.start()
+    try:
+        await eventually(
+            runtime.readiness, lambda checks: all(checks.values()), what=f"{runtime.service} ready"
+        )
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+            yield runtime, client
+    finally:
+        await runtime.stop()
+
+
+async def get_json(client: httpx.AsyncClient, path: str) -> Any:
+    response = await client.get(path)
+    response.raise_for_status()
+    return response.json()
