@@ -9,7 +9,7 @@ from pathlib import Path
 
 from benchmarks import harness, report
 from benchmarks.config import RESULTS_DIR, BenchConfig
-from benchmarks.procs import run_async
+from benchmarks.workers import run_async
 
 
 def parse_config() -> BenchConfig:

@@ -5,8 +5,7 @@ effect, inbox and outbox, from `inventory.order-events`. One publish fills all t
 queues (they are all bound to `order.events`); each drainer runs alone, in its own process.
 """
 
-import asyncio
-import time
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,16 @@ from benchmarks.config import BenchConfig
 from benchmarks.e2e import seed_stock
 from benchmarks.events import order_placed
 from benchmarks.footprint import Monitor
-from benchmarks.procs import Process, Service, running, vhost
+from benchmarks.procs import Service, Worker, running, vhost
 from benchmarks.profiling import profiled
 from benchmarks.publishing import publish_confirmed
 from benchmarks.stats import per_second
-from benchmarks.workers import READY, read_result
+from benchmarks.workers import read_result
 from shared.contract import topology
 from shared.contract.topology import ORDER_EVENTS, QueueSpec
+from shared.messaging.declare import declare
 from shared.process.settings import ServiceSettings
+from tests.support.polling import eventually
 
 RAW = QueueSpec("bench.raw-drain", ORDER_EVENTS)
 FASTSTREAM = QueueSpec("bench.faststream-drain", ORDER_EVENTS)
@@ -39,8 +40,7 @@ async def run_drain(cfg: BenchConfig, workdir: Path, monitor: Monitor) -> dict[s
     async with vhost("drain") as url:
         inventory = Service("inventory", url, data_dir)
         async with running(inventory):  # once, to create its database and stock
-            await inventory.start()
-            await inventory.wait_ready()
+            await inventory.start().wait_ready(timeout=60)
             await seed_stock(inventory.url, cfg.skus)
         fill_seconds = await _fill(url, cfg)
         raw = await _drainer("raw_drainer", url, RAW, cfg, data_dir)
@@ -65,10 +65,8 @@ async def _fill(url: str, cfg: BenchConfig) -> float:
     connection = await aio_pika.connect(url)
     async with connection:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        await topology.declare(channel, retry_delays=RETRY_DELAYS)
-        await topology.declare(
-            channel, retry_delays=RETRY_DELAYS, exchanges=[], queues=[RAW, FASTSTREAM]
-        )
+        await declare(channel, retry_delays=RETRY_DELAYS)
+        await declare(channel, retry_delays=RETRY_DELAYS, exchanges=[], queues=[RAW, FASTSTREAM])
         # Only the drained queues take these events; the notification service is not here.
         await channel.queue_delete(
             topology.NOTIFICATION_ORDER_EVENTS.name, if_unused=False, if_empty=False
@@ -84,7 +82,7 @@ async def _drainer(
     module: str, url: str, spec: QueueSpec, cfg: BenchConfig, data_dir: Path
 ) -> dict[str, float]:
     out = data_dir / f"{module}.json"
-    drainer = Process(
+    drainer = Worker(
         module,
         f"benchmarks.workers.{module}",
         [
@@ -94,8 +92,7 @@ async def _drainer(
         data_dir,
     )
     async with running(drainer):
-        await drainer.start()
-        await drainer.wait_line(READY)
+        await drainer.start().wait_ready()
         await drainer.wait(timeout=300)
     result = read_result(out)
     wall = result["last"] - result["first"]
@@ -111,18 +108,20 @@ async def _drain_inventory(
     """Start the inventory service on the backlog and follow its inbox until every event
     is in it, noting its RSS on the way."""
     db, total = inventory.db_path, cfg.drain_messages
-    await inventory.start()
+    inventory.start()
     monitor.watch("inventory", inventory.pid)
     mark = monitor.mark()
     samples: list[tuple[int, float, float]] = []  # (events processed, RSS, anonymous RSS)
-    deadline = time.monotonic() + 60 + total / 50
+
+    async def sample() -> int:
+        processed = await sqlite.scalar(db, "SELECT count(*) FROM inbox")
+        samples.append((processed, monitor.rss_mb("inventory"), monitor.anon_mb("inventory")))
+        return processed
+
     async with profiled(cfg.py_spy, inventory.pid, cfg.output_dir, "inventory-drain"):
-        while not samples or samples[-1][0] < total:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"inventory drained {samples[-1][0]}/{total} in time")
-            processed = await sqlite.scalar(db, "SELECT count(*) FROM inbox")
-            samples.append((processed, monitor.rss_mb("inventory"), monitor.anon_mb("inventory")))
-            await asyncio.sleep(0.1)
+        await eventually(
+            sample, lambda n: n >= total, timeout=60 + total / 50, what=f"{total} drained"
+        )
     cpu = monitor.cpu_since(mark)
     rss_after_idle = await _rss_when_outbox_empty(inventory, monitor)
     monitor.forget("inventory")
@@ -146,13 +145,16 @@ async def _drain_inventory(
 
 
 async def _rss_when_outbox_empty(inventory: Service, monitor: Monitor) -> float:
-    """Wait for the relay to publish every outcome; the RSS then, with nothing in flight."""
-    for _ in range(600):
-        if not await sqlite.scalar(
-            inventory.db_path, "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-        ):
-            break
-        await asyncio.sleep(0.1)
+    """Wait (a minute at most) for the relay to publish every outcome; the RSS then, with
+    nothing in flight."""
+    with contextlib.suppress(AssertionError):
+        await eventually(
+            lambda: sqlite.scalar(
+                inventory.db_path, "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+            ),
+            lambda unpublished: unpublished == 0,
+            timeout=60,
+        )
     return monitor.rss_mb("inventory")
 
 

@@ -14,10 +14,12 @@ from benchmarks.config import BenchConfig
 from benchmarks.events import sku
 from benchmarks.footprint import Monitor
 from benchmarks.milestones import milestones
-from benchmarks.procs import Process, Service, free_port, running, vhost
+from benchmarks.procs import Service, Worker, running, vhost
 from benchmarks.profiling import profiled
 from benchmarks.stats import distribution, latency_summary, per_second
-from benchmarks.workers import READY, read_result
+from benchmarks.workers import read_result
+from tests.support.polling import eventually
+from tests.support.processes import free_port
 
 SERVICES = ("order", "inventory", "notification")
 STOCK_PER_SKU = 10_000_000
@@ -28,8 +30,7 @@ async def run_e2e(cfg: BenchConfig, workdir: Path, monitor: Monitor) -> dict[str
     async with vhost("e2e") as url:
         services = {name: Service(name, url, workdir) for name in SERVICES}
         async with running(*services.values()):
-            await asyncio.gather(*(s.start() for s in services.values()))
-            await asyncio.gather(*(s.wait_ready() for s in services.values()))
+            await asyncio.gather(*(s.start().wait_ready(timeout=60) for s in services.values()))
             for name, service in services.items():
                 monitor.watch(name, service.pid)
             await seed_stock(services["inventory"].url, cfg.skus)
@@ -48,12 +49,11 @@ async def run_e2e(cfg: BenchConfig, workdir: Path, monitor: Monitor) -> dict[str
 async def calibrate_loadgen(cfg: BenchConfig, workdir: Path) -> dict[str, Any]:
     """What the load generator does against a server that costs nothing."""
     port = free_port()
-    server = Process(
+    server = Worker(
         "trivial-server", "benchmarks.workers.trivial_server", ["--port", str(port)], workdir
     )
     async with running(server):
-        await server.start()
-        await server.wait_line(READY)
+        await server.start().wait_ready()
         result = await _load(
             workdir, "calibration", f"http://127.0.0.1:{port}", cfg, cfg.calibration_requests
         )
@@ -123,23 +123,24 @@ class System:
 
     async def _settled(self, timeout: float) -> None:
         """Every accepted order has its outcome and both notifications."""
-        orders_db = self.services["order"].db_path
-        notifications_db = self.services["notification"].db_path
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
+        wanted = (self.accepted, NOTIFICATIONS_PER_ORDER * self.accepted)
+
+        async def decided_and_notified() -> tuple[int, int]:
             decided = await sqlite.scalar(
-                orders_db, "SELECT count(*) FROM orders WHERE status != 'PENDING'"
+                self.services["order"].db_path,
+                "SELECT count(*) FROM orders WHERE status != 'PENDING'",
             )
-            notified = await sqlite.scalar(notifications_db, "SELECT count(*) FROM notifications")
-            if decided >= self.accepted and notified >= NOTIFICATIONS_PER_ORDER * self.accepted:
-                return
-            if loop.time() > deadline:
-                raise RuntimeError(
-                    f"not settled within {timeout:.0f}s: {decided}/{self.accepted} orders "
-                    f"decided, {notified}/{2 * self.accepted} notifications"
-                )
-            await asyncio.sleep(0.1)
+            notified = await sqlite.scalar(
+                self.services["notification"].db_path, "SELECT count(*) FROM notifications"
+            )
+            return decided, notified
+
+        await eventually(
+            decided_and_notified,
+            lambda found: found[0] >= wanted[0] and found[1] >= wanted[1],
+            timeout=timeout,
+            what=f"(orders decided, notifications) {wanted}",
+        )
 
     async def _finished_at(self, keys: set[str]) -> dict[str, float]:
         """When each order was done: the last of its outcome and its notifications. Fails
@@ -190,7 +191,7 @@ async def _load(
     first: int = 0,
 ) -> dict[str, Any]:
     out = workdir / f"loadgen-{tag}.json"
-    loadgen = Process(
+    loadgen = Worker(
         f"loadgen-{tag}",
         "benchmarks.workers.loadgen",
         [
@@ -201,7 +202,6 @@ async def _load(
         workdir,
     )
     async with running(loadgen):
-        await loadgen.start()
-        await loadgen.wait_line(READY)
+        await loadgen.start().wait_ready()
         await loadgen.wait(timeout=120 + count / 10)
     return read_result(out)

@@ -21,8 +21,9 @@ from benchmarks.drain import run_drain
 from benchmarks.e2e import calibrate_loadgen, run_e2e
 from benchmarks.footprint import Monitor
 from benchmarks.pipeline import run_pipeline
-from benchmarks.procs import broker_disruptions, rabbitmqctl
+from benchmarks.procs import broker_disruptions
 from benchmarks.profiling import PROFILES
+from tests.support.broker import rabbitmqctl
 
 PACKAGES = (
     *("aio-pika", "aiormq", "fastapi", "uvicorn", "sqlalchemy", "psycopg", "pydantic"),

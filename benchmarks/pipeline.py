@@ -11,11 +11,11 @@ import aio_pika
 
 from benchmarks.config import BenchConfig
 from benchmarks.footprint import Monitor
-from benchmarks.procs import Process, running, vhost
+from benchmarks.procs import Worker, running, vhost
 from benchmarks.stats import latency_summary, per_second
-from benchmarks.workers import READY, read_result
-from shared.contract import topology
+from benchmarks.workers import read_result
 from shared.contract.topology import QueueSpec
+from shared.messaging.declare import declare
 
 EXCHANGE = "bench.pipeline"
 QUEUES = (QueueSpec("bench.pipeline-a", EXCHANGE), QueueSpec("bench.pipeline-b", EXCHANGE))
@@ -45,7 +45,7 @@ async def _declare(url: str) -> None:
     connection = await aio_pika.connect(url)
     async with connection:
         channel = await connection.channel()
-        await topology.declare(channel, retry_delays=(), exchanges=[EXCHANGE], queues=QUEUES)
+        await declare(channel, retry_delays=(), exchanges=[EXCHANGE], queues=QUEUES)
 
 
 async def _round(
@@ -54,7 +54,7 @@ async def _round(
     tag = "rate" if rate else "saturation"
     timeout = 60 + count / 200
     consumers = [
-        Process(
+        Worker(
             f"pipeline-{tag}-{spec.name}",
             "benchmarks.workers.pipeline_consumer",
             [
@@ -66,7 +66,7 @@ async def _round(
         )
         for spec in QUEUES
     ]
-    publisher = Process(
+    publisher = Worker(
         f"pipeline-{tag}-publisher",
         "benchmarks.workers.pipeline_publisher",
         [
@@ -78,9 +78,10 @@ async def _round(
         workdir,
     )
     async with running(*consumers, publisher):
-        await asyncio.gather(*(c.start() for c in consumers))
-        await asyncio.gather(*(c.wait_line(READY) for c in consumers))
-        await publisher.start()
+        for consumer in consumers:
+            consumer.start()
+        await asyncio.gather(*(c.wait_ready() for c in consumers))
+        publisher.start()
         await publisher.wait(timeout)
         await asyncio.gather(*(c.wait(timeout) for c in consumers))
     published = read_result(workdir / f"pipeline-{tag}-publisher.json")

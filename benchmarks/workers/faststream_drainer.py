@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 from faststream import AckPolicy
 from faststream.rabbit import Channel, QueueType, RabbitBroker, RabbitQueue
 
-from benchmarks.procs import run_async
-from benchmarks.workers import amqp_parser, ready, write_result
+from benchmarks.workers import ready, run_queue_job
 from shared.contract.topology import ORDER_EVENTS, QueueSpec
 
 if TYPE_CHECKING:
@@ -47,9 +46,7 @@ async def drain(
 
 
 def main() -> None:
-    args = amqp_parser(__doc__ or "").parse_args()
-    result = run_async(drain(args.url, args.queue, args.count, args.prefetch, args.timeout))
-    write_result(args.out, result)
+    run_queue_job(drain, __doc__ or "")
 
 
 if __name__ == "__main__":

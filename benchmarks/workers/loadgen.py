@@ -12,8 +12,7 @@ import aiohttp
 import orjson
 
 from benchmarks.events import order_body
-from benchmarks.procs import run_async
-from benchmarks.workers import base_parser, ready, write_result
+from benchmarks.workers import base_parser, ready, run_async, write_result
 
 Record = tuple[float, float, int, str | None]  # sent, answered, status, order id
 

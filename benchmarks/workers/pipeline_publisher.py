@@ -8,9 +8,8 @@ import aio_pika
 import orjson
 
 from benchmarks.events import order_placed
-from benchmarks.procs import run_async
 from benchmarks.publishing import publish_confirmed
-from benchmarks.workers import base_parser, write_result
+from benchmarks.workers import base_parser, run_async, write_result
 
 
 async def publish(

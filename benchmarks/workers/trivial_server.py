@@ -5,8 +5,7 @@ import argparse
 import asyncio
 from typing import cast
 
-from benchmarks.procs import run_async
-from benchmarks.workers import ready
+from benchmarks.workers import ready, run_async
 
 BODY = b'{"id": "00000000-0000-0000-0000-000000000000", "status": "PENDING"}'
 RESPONSE = (
