@@ -5,7 +5,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -23,20 +23,42 @@ class Deadline:
             )
 
 
+@overload
 async def eventually(
-    probe: Callable[[], Awaitable[T] | T],
+    probe: Callable[[], Awaitable[T]],
     until: Callable[[T], bool],
+    *,
+    timeout: float = ...,
+    interval: float = ...,
+    what: str = ...,
+) -> T: ...
+
+
+@overload
+async def eventually(
+    probe: Callable[[], T],
+    until: Callable[[T], bool],
+    *,
+    timeout: float = ...,
+    interval: float = ...,
+    what: str = ...,
+) -> T: ...
+
+
+async def eventually(
+    probe: Callable[[], Any],
+    until: Callable[[Any], bool],
     *,
     timeout: float = 30.0,
     interval: float = 0.1,
     what: str = "condition",
-) -> T:
+) -> Any:
     """Poll `probe` (sync or async) until `until(result)` holds; fail with the last result
     at the deadline."""
     deadline = Deadline(timeout, what)
     while True:
         outcome = probe()
-        result: T = await outcome if inspect.isawaitable(outcome) else outcome  # type: ignore[assignment]
+        result = await outcome if inspect.isawaitable(outcome) else outcome
         if until(result):
             return result
         deadline.check(result)

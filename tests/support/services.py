@@ -13,7 +13,7 @@ from tests.support.polling import eventually
 
 
 @asynccontextmanager
-async def running(app: FastAPI) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
+async def running(app: FastAPI) -> AsyncIterator[tuple[Runtime[Any], httpx.AsyncClient]]:
     """Start a service in this process: its runtime, and its HTTP app without a socket."""
     runtime: Runtime[Any] = app.state.host
     await runtime.start()
