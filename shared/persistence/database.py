@@ -61,11 +61,10 @@ class Database:
                 "echo": echo,
                 "connect_args": {"timeout": 30, "check_same_thread": False},
             }
-            # Every write goes through run(), which always ends in COMMIT or ROLLBACK: no
-            # reset needed when the connection is returned.
-            self.engine: Engine = create_engine(
-                parsed, pool_size=1, max_overflow=0, pool_reset_on_return=None, **options
-            )
+            # The pool rolls back what is left open when a connection is returned: a COMMIT
+            # that fails (SQLITE_BUSY, a deferred constraint) leaves its transaction open,
+            # which would otherwise fail the next transaction on this one connection.
+            self.engine: Engine = create_engine(parsed, pool_size=1, max_overflow=0, **options)
             reader = create_engine(parsed, pool_size=2, max_overflow=0, **options)
             for engine in (self.engine, reader):
                 _tune_sqlite(engine, sqlite_synchronous)

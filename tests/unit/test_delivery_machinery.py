@@ -583,17 +583,6 @@ async def test_one_bad_message_does_not_keep_the_others_of_its_batch_from_their_
     assert world.channel.errors == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "production bug: Database creates the SQLite writer engine with "
-        "pool_reset_on_return=None on the premise that run() always ends in COMMIT or "
-        "ROLLBACK; but when COMMIT itself fails (here a deferred constraint; also "
-        "SQLITE_BUSY at commit) SQLite keeps the transaction open, and the next write "
-        "transaction of the process fails with 'cannot start a transaction within a "
-        "transaction': an innocent message is sent to the retry queue"
-    ),
-)
 async def test_a_commit_that_failed_does_not_fail_the_next_message(world: World) -> None:
     await world.process(world.channel.event(placed(COMMIT_FAILS)))
     event = placed()
