@@ -49,3 +49,8 @@ FAILURE = (
     LAST_DEATH_REASON,
     DELIVERY_COUNT,
 )
+
+# Set by the producer when it stages an event (shared.contract.signing): they authenticate
+# the body and travel with it unchanged through retries, dead-lettering and replay.
+SIGNATURE = "x-signature"  # base64 Ed25519 signature of the body
+SIGNATURE_KEY = "x-signature-key"  # the id of the key that signed it

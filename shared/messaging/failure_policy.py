@@ -18,6 +18,7 @@ from typing import Any
 
 from shared.contract import headers as h
 from shared.contract.envelope import InvalidMessage
+from shared.contract.signing import Untrusted
 from shared.core.handlers import PermanentError
 
 MAX_TEXT = 4000
@@ -48,6 +49,18 @@ def attempts_so_far(headers: Mapping[str, Any]) -> int:
 
 def is_permanent(error: BaseException) -> bool:
     return isinstance(error, PermanentError | InvalidMessage)
+
+
+def reason_class(error: BaseException) -> str:
+    """The kind of a dead letter's reason, for metrics: invalid, untrusted, permanent or
+    exhausted (every retry failed)."""
+    if isinstance(error, Untrusted):
+        return "untrusted"
+    if isinstance(error, InvalidMessage):
+        return "invalid"
+    if isinstance(error, PermanentError):
+        return "permanent"
+    return "exhausted"
 
 
 def decide(

@@ -21,17 +21,21 @@ never loses one.
 
 import itertools
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from shared.contract.envelope import InvalidMessage, decode
+from prometheus_client import Counter
+
+from shared.contract.envelope import CloudEvent, InvalidMessage, decode
 from shared.contract.events import EventSchemas
 from shared.core.handlers import Event, Handler, Subscription
 from shared.core.uow import Transactions, UnitOfWork
 from shared.messaging import failure_policy
 from shared.messaging.delivery import Delivery, Publisher, copy_of
+from shared.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,7 @@ class _Item:
     invalid: InvalidMessage | None = None
     settled: bool = False
     ack: bool = True
+    label: str = "unknown"  # the event type, when it is one of the contract's
 
 
 class BatchProcessor(Generic[UowT]):
@@ -59,6 +64,7 @@ class BatchProcessor(Generic[UowT]):
         publisher: Publisher,
         retry_delays: Sequence[float] = (1.0, 5.0, 30.0),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: Metrics | None = None,
     ) -> None:
         self.queue = subscription.queue
         self._handlers = dict(subscription.handlers)
@@ -68,11 +74,13 @@ class BatchProcessor(Generic[UowT]):
         self._publisher = publisher
         self._retry_delays = tuple(retry_delays)
         self._clock = clock
+        self.metrics = metrics or Metrics()
         self.processed = 0  # deliveries applied or recognised as duplicates
 
     async def process(self, deliveries: Sequence[Delivery]) -> None:
         items = [self._parse(d) for d in deliveries]
         for item in items:
+            self._count(self.metrics.consumed, item)
             if item.invalid is not None:
                 await self._fail(item, item.invalid)
             elif item.handler is None:
@@ -101,12 +109,16 @@ class BatchProcessor(Generic[UowT]):
                             await self._apply([item])
                         except Exception as single_exc:
                             await self._fail(item, single_exc)
-        await _acknowledge(items)
+        await self._acknowledge(items)
 
     def _parse(self, delivery: Delivery) -> _Item:
         item = _Item(delivery)
         try:
             envelope = decode(delivery.body)
+            # Only the contract's types become label values: a hostile producer must not be
+            # able to create a time series per made-up type.
+            if self._schemas.knows(envelope.type):
+                item.label = envelope.type
             item.handler = self._handlers.get(envelope.type)
             if item.handler is not None:
                 item.event = Event(envelope, self._schemas.parse(envelope))
@@ -117,8 +129,9 @@ class BatchProcessor(Generic[UowT]):
     async def _apply(self, items: Sequence[_Item]) -> None:
         events = [item.event for item in items if item.event is not None]
         handlers = {item.event.id: item.handler for item in items if item.event is not None}
+        handler_seconds = self.metrics.handler_seconds
 
-        def apply(uow: UowT) -> list[Event[Any]]:
+        def apply(uow: UowT) -> tuple[list[Event[Any]], list[Event[Any]]]:
             new_ids = uow.inbox.record_new(self.queue.name, [(e.id, e.type) for e in events])
             fresh, duplicates = [], []
             for event in events:
@@ -129,11 +142,19 @@ class BatchProcessor(Generic[UowT]):
                     duplicates.append(event)
             for handler, run in itertools.groupby(fresh, key=lambda e: handlers[e.id]):
                 assert handler is not None
+                started = time.perf_counter()
                 handler.apply(list(run), uow)
-            return duplicates
+                handler_seconds.labels(self.queue.name, handler.event_type).observe(
+                    time.perf_counter() - started
+                )
+            return fresh, duplicates
 
-        duplicates = await self._transactions(apply)
+        fresh, duplicates = await self._transactions(apply)
+        committed_at = self._clock()
+        for event in fresh:
+            self._critical_time(event.envelope, committed_at)
         for event in duplicates:
+            self.metrics.deduplicated.labels(self.queue.name, event.type).inc()
             log.info(
                 "%s: duplicate %s %s acknowledged without effect",
                 self.queue.name,
@@ -143,6 +164,17 @@ class BatchProcessor(Generic[UowT]):
         for item in items:
             item.settled = True
         self.processed += len(items)
+
+    def _critical_time(self, envelope: CloudEvent, committed_at: datetime) -> None:
+        if envelope.time is None:
+            return
+        sent_at = envelope.time if envelope.time.tzinfo else envelope.time.replace(tzinfo=UTC)
+        self.metrics.critical_time.labels(self.queue.name, envelope.type).observe(
+            max(0.0, (committed_at - sent_at).total_seconds())
+        )
+
+    def _count(self, counter: Counter, item: _Item, *labels: str) -> None:
+        counter.labels(self.queue.name, item.label, *labels).inc()
 
     async def _fail(self, item: _Item, error: Exception) -> None:
         message = item.delivery
@@ -166,6 +198,8 @@ class BatchProcessor(Generic[UowT]):
                 decision.delay_seconds,
             )
             exchange, routing_key = "", self.queue.retry_queue(decision.delay_seconds)
+            labels: tuple[str, ...] = ()
+            counter = self.metrics.retried
         else:
             log.error(
                 "%s: dead-lettering %s after %d attempt(s): %s",
@@ -175,6 +209,8 @@ class BatchProcessor(Generic[UowT]):
                 decision.reason,
             )
             exchange, routing_key = self.queue.dead_letter_exchange, self.queue.name
+            labels = (failure_policy.reason_class(error),)
+            counter = self.metrics.dead_lettered
         try:
             await self._publisher.publish(exchange, routing_key, copy_of(message, decision.headers))
         except Exception as exc:
@@ -187,7 +223,14 @@ class BatchProcessor(Generic[UowT]):
                 exc,
             )
             item.ack = False
+        else:
+            self._count(counter, item, *labels)
         item.settled = True
+
+    async def _acknowledge(self, items: Sequence[_Item]) -> None:
+        await _acknowledge(items)
+        for item in items:
+            self._count(self.metrics.acknowledged if item.ack else self.metrics.returned, item)
 
 
 async def _acknowledge(items: Sequence[_Item]) -> None:

@@ -23,6 +23,7 @@ from shared.persistence.database import Database
 from shared.persistence.outbox_store import OutboxStore
 from shared.persistence.unit_of_work import SqlTransactions
 from shared.process.settings import ServiceSettings
+from shared.telemetry.metrics import Metrics
 from shared.web.app import create_service_app
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Runtime(Generic[UowT]):
         self.service = settings.service_name
         self.metadata = metadata
         app_id = f"{self.service}-service"
+        self.metrics = Metrics()
         self.db = Database(
             settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous
         )
@@ -82,6 +84,7 @@ class Runtime(Generic[UowT]):
                     schemas=schemas,
                     publisher=self.broker,
                     retry_delays=settings.retry_delays,
+                    metrics=self.metrics,
                 ),
                 prefetch_count=settings.prefetch_count,
                 batch_size=settings.consumer_batch_size,
@@ -112,6 +115,7 @@ class Runtime(Generic[UowT]):
             title=title,
             admin_token=self.settings.admin_token,
             dead_letters=self.dead_letters,
+            metrics=self.metrics,
             state=state,
         )
 

@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import SecretStr
 
 from shared.messaging.dead_letters import DeadLetterDesk
-from shared.web import dead_letter_routes, health
+from shared.telemetry.metrics import Metrics
+from shared.web import dead_letter_routes, health, metrics_route
 
 
 class ServiceHost(Protocol):
@@ -30,6 +31,7 @@ def create_service_app(
     title: str,
     admin_token: SecretStr | None = None,
     dead_letters: DeadLetterDesk | None = None,
+    metrics: Metrics | None = None,
     state: dict[str, Any] | None = None,
 ) -> FastAPI:
     """`state` is what the service's narrow dependencies read (its intake, its views...)."""
@@ -46,9 +48,11 @@ def create_service_app(
     app.state.host = host
     app.state.admin_token = admin_token
     app.state.dead_letters = dead_letters
+    app.state.metrics = metrics or Metrics()
     for name, value in (state or {}).items():
         setattr(app.state, name, value)
     app.include_router(health.router)
+    app.include_router(metrics_route.router)
     if dead_letters is not None and dead_letters.queues:
         app.include_router(dead_letter_routes.router)
     for router in routers:
