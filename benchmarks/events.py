@@ -9,8 +9,7 @@ from shared.contract import events as contracts
 from shared.contract.envelope import new_event
 from shared.contract.outbound import OutboundMessage
 from shared.messaging.broker import amqp_message
-
-SOURCE = "/benchmarks"
+from tests.support import keys
 
 
 def sku(n: int) -> str:
@@ -27,11 +26,12 @@ def order_body(n: int, skus: int) -> dict[str, Any]:
 
 
 def order_placed(n: int, skus: int) -> aio_pika.Message:
-    """What the order service would publish for order `n`: a persistent CloudEvent."""
+    """What the order service would publish for order `n`: a persistent CloudEvent, signed
+    with the run's order key (the services under test trust it: tests.support.keys)."""
     body = order_body(n, skus)
     event = new_event(
         type=contracts.ORDER_PLACED,
-        source=SOURCE,
+        source=contracts.ORDER_SOURCE,
         data=contracts.OrderPlacedV1(
             order_id=uuid.uuid4(),
             customer_id=body["customer_id"],
@@ -39,4 +39,7 @@ def order_placed(n: int, skus: int) -> aio_pika.Message:
             items=[contracts.OrderLine(**line) for line in body["items"]],
         ),
     )
-    return amqp_message(OutboundMessage.of(event, ""), app_id="benchmarks")
+    message = OutboundMessage.of(event, "")
+    return amqp_message(
+        message.with_headers(keys.signed(message.body, "order")), app_id="benchmarks"
+    )

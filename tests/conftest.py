@@ -6,6 +6,7 @@ import pytest
 from inventory_service.config import InventorySettings
 from notification_service.config import NotificationSettings
 from order_service.config import OrderSettings
+from tests.support import keys
 from tests.support.broker import amqp_url, create_vhost, delete_vhost
 from tests.support.databases import create_postgres_database, drop_postgres_database
 
@@ -19,6 +20,10 @@ def no_service_settings_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
         for name in settings.model_fields:
             monkeypatch.delenv(name.upper(), raising=False)
             monkeypatch.delenv(name, raising=False)
+    # ...but the test run's event keys, so that services started in this process sign and
+    # trust like the ones in child processes (tests.support.keys).
+    for name, value in keys.settings().items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture

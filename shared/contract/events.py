@@ -17,6 +17,11 @@ STOCK_REJECTED = "StockRejected"
 ORDER_SOURCE = "/order-service"
 INVENTORY_SOURCE = "/inventory-service"
 
+# Who may publish what: the producer (a service name, as its signing keys say) allowed to
+# publish each event type, and the CloudEvents source each producer writes.
+PRODUCER_OF = {ORDER_PLACED: "order", STOCK_RESERVED: "inventory", STOCK_REJECTED: "inventory"}
+SOURCE_OF = {"order": ORDER_SOURCE, "inventory": INVENTORY_SOURCE}
+
 MAX_LINES = 100
 MAX_QUANTITY = 10_000
 

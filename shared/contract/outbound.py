@@ -1,7 +1,8 @@
 """An event encoded for the wire, with where it goes: what the outbox stores and the relay
 publishes."""
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from shared.contract.envelope import CloudEvent, encode
@@ -16,6 +17,11 @@ class OutboundMessage:
     correlation_id: str
     body: bytes
     created_at: datetime
+    # AMQP headers that travel with it: its signature (and later its trace context).
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def with_headers(self, headers: Mapping[str, str]) -> "OutboundMessage":
+        return replace(self, headers={**self.headers, **headers})
 
     @classmethod
     def of(cls, event: CloudEvent, exchange: str, routing_key: str = "") -> "OutboundMessage":

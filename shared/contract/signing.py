@@ -20,14 +20,15 @@ import base64
 import binascii
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey as NaclSigningKey
 from nacl.signing import VerifyKey
 
 from shared.contract import headers as h
-from shared.contract.envelope import InvalidMessage
+from shared.contract.envelope import CloudEvent, InvalidMessage
+from shared.contract.events import PRODUCER_OF, SOURCE_OF
 
 _KEY_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
@@ -35,6 +36,29 @@ _KEY_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456
 class Untrusted(InvalidMessage):
     """The message cannot be proven to come from a producer allowed to publish it: it is
     dead-lettered at once, whatever it says."""
+
+
+class Verifier(Protocol):
+    def verify(self, headers: Mapping[str, Any], body: bytes) -> str:
+        """The producer whose key signed `body`; raises `Untrusted` saying why not."""
+        ...
+
+
+def authorize(producer: str, event: CloudEvent) -> None:
+    """Raise `Untrusted` unless `producer` may publish `event` (its type and its source)."""
+    allowed = PRODUCER_OF.get(event.type)
+    if allowed is None:
+        raise Untrusted(f"producer not allowed: no producer may publish {event.type!r}")
+    if producer != allowed:
+        raise Untrusted(
+            f"producer not allowed: {producer!r} may not publish {event.type} "
+            f"(only {allowed!r} may)"
+        )
+    if event.source != SOURCE_OF[producer]:
+        raise Untrusted(
+            f"producer not allowed: {producer!r} signed an event whose source is "
+            f"{event.source[:100]!r}, not {SOURCE_OF[producer]!r}"
+        )
 
 
 @dataclass(frozen=True)

@@ -130,11 +130,16 @@ async def bounded(operation: Awaitable[Any], seconds: float, what: str) -> None:
         log.debug("could not %s: %r", what, exc)
 
 
-def amqp_message(message: OutboundMessage, *, app_id: str) -> aio_pika.Message:
+def amqp_message(
+    message: OutboundMessage, *, app_id: str, user_id: str | None = None
+) -> aio_pika.Message:
     """The AMQP message for an encoded event: properties mirror the envelope (message id,
-    type, correlation id), delivery persistent."""
+    type, correlation id), delivery persistent, its headers (signature) attached. `user_id`
+    names the connection's user: the broker refuses it from anyone else."""
     return aio_pika.Message(
         message.body,
+        headers=dict(message.headers),
+        user_id=user_id,
         content_type=CONTENT_TYPE,
         message_id=message.id,
         type=message.event_type,

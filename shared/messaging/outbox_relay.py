@@ -42,6 +42,7 @@ class OutboxRelay:
         publisher: Publisher,
         *,
         app_id: str,
+        user_id: str | None = None,
         batch_size: int = 256,
         poll_interval: float = 1.0,
         lease_seconds: float = 10.0,
@@ -52,6 +53,7 @@ class OutboxRelay:
         self._storage = storage
         self._publisher = publisher
         self._app_id = app_id
+        self._user_id = user_id
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._retention = timedelta(seconds=retention_seconds)
@@ -131,7 +133,9 @@ class OutboxRelay:
         results = await asyncio.gather(
             *(
                 self._publisher.publish(
-                    m.exchange, m.routing_key, amqp_message(m, app_id=self._app_id)
+                    m.exchange,
+                    m.routing_key,
+                    amqp_message(m, app_id=self._app_id, user_id=self._user_id),
                 )
                 for m in batch
             ),

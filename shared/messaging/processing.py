@@ -31,6 +31,7 @@ from prometheus_client import Counter
 
 from shared.contract.envelope import CloudEvent, InvalidMessage, decode
 from shared.contract.events import EventSchemas
+from shared.contract.signing import Verifier, authorize
 from shared.core.handlers import Event, Handler, Subscription
 from shared.core.uow import Transactions, UnitOfWork
 from shared.messaging import failure_policy
@@ -62,6 +63,7 @@ class BatchProcessor(Generic[UowT]):
         transactions: Transactions[UowT],
         schemas: EventSchemas,
         publisher: Publisher,
+        verifier: Verifier,
         retry_delays: Sequence[float] = (1.0, 5.0, 30.0),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         metrics: Metrics | None = None,
@@ -72,6 +74,7 @@ class BatchProcessor(Generic[UowT]):
         self._transactions = transactions
         self._schemas = schemas
         self._publisher = publisher
+        self._verifier = verifier
         self._retry_delays = tuple(retry_delays)
         self._clock = clock
         self.metrics = metrics or Metrics()
@@ -114,6 +117,9 @@ class BatchProcessor(Generic[UowT]):
     def _parse(self, delivery: Delivery) -> _Item:
         item = _Item(delivery)
         try:
+            # Before anything else: what cannot be proven to come from a trusted producer is
+            # not even parsed further.
+            producer = self._verifier.verify(delivery.headers or {}, delivery.body)
             envelope = decode(delivery.body)
             # Only the contract's types become label values: a hostile producer must not be
             # able to create a time series per made-up type.
@@ -121,6 +127,7 @@ class BatchProcessor(Generic[UowT]):
                 item.label = envelope.type
             item.handler = self._handlers.get(envelope.type)
             if item.handler is not None:
+                authorize(producer, envelope)
                 item.event = Event(envelope, self._schemas.parse(envelope))
         except InvalidMessage as exc:
             item.invalid = exc

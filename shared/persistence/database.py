@@ -71,7 +71,13 @@ class Database:
             writers, readers = 1, 2
         else:
             self.engine = create_engine(
-                parsed, echo=echo, pool_size=2 * pool_size, max_overflow=0, pool_pre_ping=True
+                parsed,
+                echo=echo,
+                pool_size=2 * pool_size,
+                max_overflow=0,
+                pool_pre_ping=True,
+                # Text is UTF-8 between us and the server, whatever the database's encoding.
+                connect_args={"client_encoding": "utf8"},
             )
             reader = self.engine
             writers = readers = pool_size

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Column,
     Connection,
     Index,
@@ -48,6 +49,7 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("event_type", String(255), nullable=False),
         Column("correlation_id", String(255), nullable=False),
         Column("body", LargeBinary, nullable=False),
+        Column("headers", JSON, nullable=False, default=dict),
         Column("created_at", UTCDateTime(), nullable=False),
         Column("claimed_until", UTCDateTime(), nullable=False),
         Column("published_at", UTCDateTime(), nullable=True),
@@ -77,6 +79,7 @@ class OutboxStore:
                     "event_type": m.event_type,
                     "correlation_id": m.correlation_id,
                     "body": m.body,
+                    "headers": dict(m.headers),
                     "created_at": m.created_at,
                     "claimed_until": now + self._lease,
                     "attempts": 0,
@@ -164,4 +167,5 @@ def _message(row: Row[Any]) -> OutboundMessage:
         correlation_id=row.correlation_id,
         body=row.body,
         created_at=row.created_at,
+        headers=row.headers or {},
     )

@@ -12,6 +12,9 @@ import signal
 import socket
 import sys
 from dataclasses import dataclass
+from pathlib import Path
+
+from shared.process.keys import ensure_local_keys
 
 COLOURS = ("\033[36m", "\033[33m", "\033[35m", "\033[32m")
 RESET = "\033[0m"
@@ -65,6 +68,9 @@ async def main() -> int:
                 f"stop what uses it, or set {service.name.upper()}_HTTP_PORT"
             )
         return EXIT_CANNOT_LISTEN
+    if "EVENT_SIGNING_KEYS" not in os.environ:
+        # Development keys, made before any service starts (shared.process.keys).
+        ensure_local_keys(Path(os.environ.get("VAR_DIR", "var")) / "keys", ["order", "inventory"])
     processes: dict[Service, asyncio.subprocess.Process] = {}
     pipes = []
     for service, colour in zip(SERVICES, COLOURS, strict=False):

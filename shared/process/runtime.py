@@ -8,6 +8,7 @@ import signal
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Generic, TypeVar
 
+from aio_pika.connection import make_url
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Connection, MetaData, Table
 
@@ -22,6 +23,7 @@ from shared.messaging.processing import BatchProcessor
 from shared.persistence.database import Database
 from shared.persistence.outbox_store import OutboxStore
 from shared.persistence.unit_of_work import SqlTransactions
+from shared.process import keys
 from shared.process.settings import ServiceSettings
 from shared.telemetry.metrics import Metrics
 from shared.web.app import create_service_app
@@ -64,15 +66,18 @@ class Runtime(Generic[UowT]):
                 self.outbox,
                 self.broker,
                 app_id=app_id,
+                user_id=make_url(settings.amqp_url).user,
                 batch_size=settings.outbox_batch_size,
                 poll_interval=settings.outbox_poll_interval,
                 lease_seconds=settings.outbox_lease_seconds,
                 retention_seconds=settings.outbox_retention_seconds,
             )
+        verifier = keys.verifier_for(settings)
         self.transactions: SqlTransactions[UowT] = SqlTransactions(
             self.db,
             unit_of_work,
             outbox=self.outbox,
+            signer=keys.signer_for(settings) if outbox is not None else None,
             on_committed=self.relay.committed if self.relay is not None else None,
         )
         self.consumers = [
@@ -83,6 +88,7 @@ class Runtime(Generic[UowT]):
                     transactions=self.transactions,
                     schemas=schemas,
                     publisher=self.broker,
+                    verifier=verifier,
                     retry_delays=settings.retry_delays,
                     metrics=self.metrics,
                 ),

@@ -28,6 +28,14 @@ class ServiceSettings(BaseSettings):
     # Bearer token for the /admin endpoints; unset means they are open (development only).
     admin_token: SecretStr | None = None
 
+    # Event signing (shared.contract.signing). Both unset: local development keys, made on
+    # first use under <var_dir>/keys and trusted by every service sharing that directory.
+    # EVENT_SIGNING_KEYS: "<producer>:<key id>:<base64 seed>", comma-separated; a service
+    # signs with the one naming it as producer. EVENT_TRUSTED_KEYS: the public keys it
+    # accepts events from, "<producer>:<key id>:<base64 public key>", comma-separated.
+    event_signing_keys: SecretStr | None = None
+    event_trusted_keys: str | None = None
+
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
 

@@ -87,8 +87,7 @@ async def test_poison_is_dead_lettered_after_its_attempts_then_replayed_once_aft
             "",
             factories.body(poison),
             INVENTORY_ORDER_EVENTS.dead_letter_queue,
-            **factories.properties(poison),
-            headers={"x-original-queue": QUEUE},
+            **factories.properties(poison, **{"x-original-queue": QUEUE}),
         )
         await eventually(lambda: get_json(http, ADMIN), lambda found: len(found) == 1)
         again = await http.post(f"{ADMIN}/replay", json={"all": True})
@@ -131,8 +130,12 @@ async def test_dead_letters_are_purged_by_filter_and_managed_from_the_command_li
 ) -> None:
     settings = InventorySettings(amqp_url=broker_url, database_url=await database_url("inventory"))
     async with BrokerProbe(broker_url) as probe, running(inventory_app(settings)) as (_, http):
-        await probe.publish(ORDER_EVENTS, b"{broken", message_id="broken-1")
-        await probe.publish(ORDER_EVENTS, b"[]", message_id="array-1")
+        # A trusted producer sending junk: signed, so it is judged (and dead-lettered) on
+        # its content, "not valid JSON" and "not a valid CloudEvent".
+        for body, message_id in ((b"{broken", "broken-1"), (b"[]", "array-1")):
+            await probe.publish(
+                ORDER_EVENTS, body, message_id=message_id, **factories.signed_by("order", body)
+            )
         await eventually(lambda: get_json(http, ADMIN), lambda found: len(found) == 2)
 
         listed = await dlq_cli(broker_url, "list", QUEUE)

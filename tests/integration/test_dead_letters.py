@@ -33,7 +33,14 @@ async def test_unprocessable_messages_are_dead_lettered_with_reason_and_consumin
     settings = InventorySettings(amqp_url=broker_url, database_url=await database_url("inventory"))
     async with BrokerProbe(broker_url) as probe, running(inventory_app(settings)) as (_, http):
         await http.put("/stock/SKU-1", json={"available": 5})
-        await probe.publish(ORDER_EVENTS, b"{not json", message_id="malformed")
+        # A trusted producer sending junk: signed, so it is judged on its content.
+        malformed = b"{not json"
+        await probe.publish(
+            ORDER_EVENTS,
+            malformed,
+            message_id="malformed",
+            **factories.signed_by("order", malformed),
+        )
         invalid = factories.raw_event(
             contracts.ORDER_PLACED,
             {
@@ -42,11 +49,23 @@ async def test_unprocessable_messages_are_dead_lettered_with_reason_and_consumin
                 "items": [{"sku": "SKU-1", "quantity": 0}],
             },
         )
-        await probe.publish(ORDER_EVENTS, invalid, message_id="invalid")
+        await probe.publish(
+            ORDER_EVENTS, invalid, message_id="invalid", **factories.signed_by("order", invalid)
+        )
         unknown_version = factories.raw_event(contracts.ORDER_PLACED, {}, dataversion="99")
-        await probe.publish(ORDER_EVENTS, unknown_version, message_id="v99")
+        await probe.publish(
+            ORDER_EVENTS,
+            unknown_version,
+            message_id="v99",
+            **factories.signed_by("order", unknown_version),
+        )
         not_cloudevent = b'{"hello": "world"}'
-        await probe.publish(ORDER_EVENTS, not_cloudevent, message_id="not-ce")
+        await probe.publish(
+            ORDER_EVENTS,
+            not_cloudevent,
+            message_id="not-ce",
+            **factories.signed_by("order", not_cloudevent),
+        )
         valid = factories.order_placed([("SKU-1", 2)])
         await probe.publish(ORDER_EVENTS, factories.body(valid), **factories.properties(valid))
 

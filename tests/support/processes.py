@@ -13,6 +13,7 @@ from typing import Self
 
 import httpx
 
+from tests.support import keys
 from tests.support.polling import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,14 +40,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def clean_environment(settings: Mapping[str, str]) -> dict[str, str]:
-    """The environment of a child process: what it needs from ours, plus `settings`."""
+def clean_environment(settings: Mapping[str, str], *, test_keys: bool = True) -> dict[str, str]:
+    """The environment of a child process: what it needs from ours, the test run's event
+    keys (tests.support.keys), plus `settings`."""
     inherited = {
         name: value
         for name, value in os.environ.items()
         if name in INHERITED or name.startswith(INHERITED_PREFIXES)
     }
-    return {**inherited, "PYTHONUNBUFFERED": "1", **settings}
+    run_keys = keys.settings() if test_keys else {}
+    return {**inherited, "PYTHONUNBUFFERED": "1", **run_keys, **settings}
 
 
 class ChildProcess:
@@ -60,11 +63,12 @@ class ChildProcess:
         log_path: Path,
         settings: Mapping[str, str] | None = None,
         args: Sequence[str] = (),
+        test_keys: bool = True,
     ) -> None:
         self.name = name
         self.module = module
         self.args = list(args)
-        self.env = clean_environment(settings or {})
+        self.env = clean_environment(settings or {}, test_keys=test_keys)
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
