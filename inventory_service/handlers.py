@@ -11,6 +11,7 @@ from inventory_service.unit_of_work import InventoryUnitOfWork
 from shared.contract.envelope import new_event
 from shared.contract.events import (
     INVENTORY_SOURCE,
+    MAX_QUANTITY,
     OrderLine,
     OrderPlacedV1,
     StockRejectedV1,
@@ -46,7 +47,11 @@ def reserve_stock(events: Sequence[Event[OrderPlacedV1]], uow: InventoryUnitOfWo
             )
             continue
         reserved_already.add(order.order_id)
-        outcome = reserve(levels, [Line(item.sku, item.quantity) for item in order.items])
+        outcome = reserve(
+            levels,
+            [Line(item.sku, item.quantity) for item in order.items],
+            max_per_sku=MAX_QUANTITY,
+        )
         items = [OrderLine(sku=line.sku, quantity=line.quantity) for line in outcome.lines]
         data: StockReservedV1 | StockRejectedV1
         if isinstance(outcome, Reserved):

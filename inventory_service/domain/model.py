@@ -50,8 +50,22 @@ def merge_lines(lines: Iterable[Line]) -> list[Line]:
     return [Line(sku, totals[sku]) for sku in sorted(totals)]
 
 
-def reserve(levels: Mapping[str, StockLevel], lines: Iterable[Line]) -> Reserved | Rejected:
+def reserve(
+    levels: Mapping[str, StockLevel], lines: Iterable[Line], *, max_per_sku: int | None = None
+) -> Reserved | Rejected:
+    """All of the order's lines or none. An order whose lines of one sku add up to more
+    than `max_per_sku` is rejected whatever the stock, with its lines as they came (their
+    sum could not be reported as one line)."""
+    lines = list(lines)
     wanted = merge_lines(lines)
+    if max_per_sku is not None:
+        over = [
+            f"{line.sku} ({line.quantity} on {sum(1 for o in lines if o.sku == line.sku)} lines)"
+            for line in wanted
+            if line.quantity > max_per_sku
+        ]
+        if over:
+            return Rejected(lines, f"over the limit of {max_per_sku} per sku: {'; '.join(over)}")
     unknown = [line.sku for line in wanted if line.sku not in levels]
     if unknown:
         return Rejected(wanted, f"unknown sku: {', '.join(unknown)}")

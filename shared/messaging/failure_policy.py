@@ -3,7 +3,9 @@ dead-lettered with the reason. A pure function of the message's headers, the err
 the retry schedule, so every case is a line in a table test.
 
 - A message that can never succeed (`InvalidMessage`: not JSON, not a CloudEvent, data
-  failing its schema; a handler's `PermanentError`) is dead-lettered at once.
+  failing its schema; a handler's `PermanentError`, or a pydantic `ValidationError` that a
+  handler ran into: the same data fails the same way on every attempt) is dead-lettered
+  at once.
 - Anything else is retried after `schedule[n]` seconds on its n-th failure (n from 0),
   and dead-lettered once the schedule is spent: `len(schedule) + 1` attempts in all.
 - The headers of the copy keep the original's (but what the broker sets on delivery) and
@@ -15,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from pydantic import ValidationError
 
 from shared.contract import headers as h
 from shared.contract.envelope import InvalidMessage
@@ -48,7 +52,7 @@ def attempts_so_far(headers: Mapping[str, Any]) -> int:
 
 
 def is_permanent(error: BaseException) -> bool:
-    return isinstance(error, PermanentError | InvalidMessage)
+    return isinstance(error, PermanentError | InvalidMessage | ValidationError)
 
 
 def reason_class(error: BaseException) -> str:
@@ -58,7 +62,7 @@ def reason_class(error: BaseException) -> str:
         return "untrusted"
     if isinstance(error, InvalidMessage):
         return "invalid"
-    if isinstance(error, PermanentError):
+    if isinstance(error, PermanentError | ValidationError):
         return "permanent"
     return "exhausted"
 

@@ -5,9 +5,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, Field, ValidationError
 
 from shared.contract import headers as h
 from shared.contract.envelope import InvalidMessage
+from shared.contract.signing import Untrusted
 from shared.core.handlers import PermanentError
 from shared.messaging.failure_policy import (
     MAX_TEXT,
@@ -15,12 +17,27 @@ from shared.messaging.failure_policy import (
     Retry,
     attempts_so_far,
     decide,
+    is_permanent,
+    reason_class,
 )
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 SCHEDULE = (1.0, 5.0, 30.0)
 SERVICE = "inventory-service"
 QUEUE = "inventory.order-events"
+
+
+class Line(BaseModel):
+    quantity: int = Field(le=10_000)
+
+
+def validation_error() -> ValidationError:
+    """What a handler gets when it builds a model from data that breaks the model's rules."""
+    try:
+        Line(quantity=12_000)
+    except ValidationError as exc:
+        return exc
+    raise AssertionError("12000 passed a limit of 10000")
 
 
 def decide_now(
@@ -83,8 +100,12 @@ def test_the_last_retry_and_then_the_dead_letter_make_len_schedule_plus_one_atte
 
 @pytest.mark.parametrize(
     "error",
-    [PermanentError("no order 42"), InvalidMessage("body is not valid JSON")],
-    ids=["permanent-error", "invalid-message"],
+    [
+        PermanentError("no order 42"),
+        InvalidMessage("body is not valid JSON"),
+        validation_error(),
+    ],
+    ids=["permanent-error", "invalid-message", "handler-validation-error"],
 )
 @pytest.mark.parametrize("previous", [0, 2], ids=["first-delivery", "after-two-retries"])
 def test_a_message_that_can_never_succeed_is_dead_lettered_at_once(
@@ -228,3 +249,31 @@ def test_a_retry_carries_no_dead_letter_headers() -> None:
     assert not {h.DEAD_LETTER_REASON, h.ATTEMPTS, h.SERVICE, h.ORIGINAL_QUEUE} & set(
         decision.headers
     )
+
+
+@pytest.mark.parametrize(
+    ("error", "permanent", "kind"),
+    [
+        (RuntimeError("database is down"), False, "exhausted"),
+        (TimeoutError("slow"), False, "exhausted"),
+        (ValueError("bad input"), False, "exhausted"),
+        (PermanentError("no order 42"), True, "permanent"),
+        (validation_error(), True, "permanent"),
+        (InvalidMessage("body is not valid JSON"), True, "invalid"),
+        (Untrusted("unsigned"), True, "untrusted"),
+    ],
+    ids=[
+        "runtime-error",
+        "timeout",
+        "value-error",
+        "permanent-error",
+        "handler-validation-error",
+        "invalid-message",
+        "untrusted",
+    ],
+)
+def test_what_is_permanent_and_the_class_of_its_reason(
+    error: BaseException, permanent: bool, kind: str
+) -> None:
+    assert is_permanent(error) is permanent
+    assert reason_class(error) == kind

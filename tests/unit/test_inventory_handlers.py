@@ -154,6 +154,30 @@ def test_two_lines_of_one_sku_are_reserved_as_one_line_of_their_sum(
         assert uow.stock.levels["A"] == StockLevel("A", available)
 
 
+@pytest.mark.parametrize("available", [12_000, 0], ids=["in-stock", "out-of-stock"])
+def test_lines_of_one_sku_over_the_limit_per_sku_together_reject_the_order_with_a_reason(
+    available: int,
+) -> None:
+    """A trusted producer may send what our API refuses: two lines of one sku whose sum is
+    over the contract's 10,000 a line. The order is settled (rejected), never retried."""
+    uow = FakeInventoryUnitOfWork(StockLevel("SKU-1", available), StockLevel("B", 5))
+    placed = order_placed([("SKU-1", 6000), ("B", 1), ("SKU-1", 6000)])
+
+    reserve_stock([placed], uow)
+
+    reason = "over the limit of 10000 per sku: SKU-1 (12000 on 2 lines)"
+    assert reserved_data(uow) == [
+        StockRejectedV1(
+            order_id=placed.data.order_id,
+            items=lines([("SKU-1", 6000), ("B", 1), ("SKU-1", 6000)]),
+            reason=reason,
+        )
+    ]
+    assert uow.stock.levels == {"SKU-1": StockLevel("SKU-1", available), "B": StockLevel("B", 5)}
+    reservation = uow.reservations.by_order[placed.data.order_id]
+    assert (reservation.status, reservation.reason) == ("REJECTED", reason)
+
+
 def test_an_order_that_has_a_reservation_already_is_ignored() -> None:
     placed = order_placed([("A", 2)])
     uow = FakeInventoryUnitOfWork(StockLevel("A", 10, reserved=2))

@@ -119,3 +119,20 @@ def test_a_rejection_changes_no_stock_level() -> None:
 
     assert isinstance(outcome, Rejected)
     assert levels == before
+
+
+def test_lines_of_one_sku_over_the_limit_together_are_rejected_as_they_came() -> None:
+    levels = stock(StockLevel("A", available=20_000), StockLevel("B", available=5))
+    wanted = [Line("A", 6000), Line("B", 1), Line("A", 6000)]
+
+    outcome = reserve(levels, wanted, max_per_sku=10_000)
+
+    assert outcome == Rejected(wanted, "over the limit of 10000 per sku: A (12000 on 2 lines)")
+
+
+def test_lines_of_one_sku_up_to_the_limit_together_are_reserved_as_one() -> None:
+    levels = stock(StockLevel("A", available=20_000))
+
+    outcome = reserve(levels, [Line("A", 6000), Line("A", 4000)], max_per_sku=10_000)
+
+    assert outcome == Reserved([Line("A", 10_000)], [StockLevel("A", 10_000, reserved=10_000)])
