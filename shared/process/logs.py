@@ -1,4 +1,8 @@
-"""Logging set-up: human-readable text locally, one JSON object per line in containers."""
+"""Logging set-up: human-readable text locally, one JSON object per line in containers.
+
+A log line is one line: text logs escape the control characters of a message (what a
+client sent, a customer id with a newline in it, must not forge a line of its own or
+drive the terminal); JSON logs are escaped by JSON itself."""
 
 import logging
 import sys
@@ -14,6 +18,26 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {
     "taskName",
     "color_message",
 }
+
+
+# C0 and C1 control characters, DEL, and the Unicode line and paragraph separators: each
+# as a visible escape (\n, \x00, \u2028...). A tab is harmless and left as it is.
+_ESCAPES = {
+    code: ascii(chr(code))[1:-1]
+    for code in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)
+    if code != 0x09
+}
+
+
+def escape_controls(text: str) -> str:
+    return text.translate(_ESCAPES)
+
+
+class TextFormatter(logging.Formatter):
+    """One line per record (a traceback after it stays as Python writes it)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return escape_controls(super().formatMessage(record))
 
 
 class JsonFormatter(logging.Formatter):
@@ -41,7 +65,7 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "text") -> N
         handler.setFormatter(JsonFormatter(service))
     else:
         handler.setFormatter(
-            logging.Formatter(f"%(asctime)s %(levelname)-7s {service} %(name)s: %(message)s")
+            TextFormatter(f"%(asctime)s %(levelname)-7s {service} %(name)s: %(message)s")
         )
     root = logging.getLogger()
     root.handlers[:] = [handler]
