@@ -16,20 +16,23 @@ from shared.core.handlers import Event, Handler, handles
 def order_received(events: Sequence[Event[OrderPlacedV1]], uow: NotificationUnitOfWork) -> None:
     orders = [event.data for event in events]
     uow.contacts.remember(Contact(o.order_id, o.customer_id, o.email) for o in orders)
-    uow.notifications.add(NewNotification(o.order_id, Kind.ORDER_RECEIVED) for o in orders)
+    uow.notifications.add(
+        NewNotification(e.data.order_id, Kind.ORDER_RECEIVED, cause=e.id) for e in events
+    )
     uow.send_when_committed()
 
 
 def order_confirmed(events: Sequence[Event[StockReservedV1]], uow: NotificationUnitOfWork) -> None:
     uow.notifications.add(
-        NewNotification(event.data.order_id, Kind.ORDER_CONFIRMED) for event in events
+        NewNotification(event.data.order_id, Kind.ORDER_CONFIRMED, cause=event.id)
+        for event in events
     )
     uow.send_when_committed()
 
 
 def order_rejected(events: Sequence[Event[StockRejectedV1]], uow: NotificationUnitOfWork) -> None:
     uow.notifications.add(
-        NewNotification(event.data.order_id, Kind.ORDER_REJECTED, event.data.reason)
+        NewNotification(event.data.order_id, Kind.ORDER_REJECTED, event.data.reason, cause=event.id)
         for event in events
     )
     uow.send_when_committed()

@@ -9,6 +9,7 @@ from typing import Protocol
 import aiosmtplib
 
 from notification_service.domain.model import Notification
+from shared.telemetry.tracing import SpanKind, Tracing
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +19,7 @@ class Undeliverable(Exception):
 
 
 class NotificationChannel(Protocol):
+    name: str  # for metrics and spans
     # Whether each message must be marked sent the moment it is accepted (a slow channel
     # with real side effects), or may be marked with the rest of its batch.
     marks_each_send: bool
@@ -29,6 +31,7 @@ class LoggingChannel:
     """Writes each notification to the log: the default, needing nothing configured."""
 
     marks_each_send = False
+    name = "log"
 
     async def send(self, notification: Notification) -> None:
         log.info(
@@ -48,6 +51,7 @@ class SmtpChannel:
     accepts it, to keep that window as short as it can be."""
 
     marks_each_send = True
+    name = "smtp"
 
     def __init__(
         self,
@@ -59,7 +63,9 @@ class SmtpChannel:
         password: str | None = None,
         starttls: bool = False,
         timeout: float = 10.0,
+        tracing: Tracing | None = None,
     ) -> None:
+        self._tracer = (tracing or Tracing("notification")).tracer
         self._host, self._port, self._sender = host, port, sender
         self._username, self._password = username, password
         self._starttls = starttls
@@ -82,12 +88,21 @@ class SmtpChannel:
         message["Date"] = formatdate(localtime=False)
         message["X-Order-Id"] = str(notification.order_id)
         message.set_content(notification.body)
-        await aiosmtplib.send(
-            message,
-            hostname=self._host,
-            port=self._port,
-            username=self._username,
-            password=self._password,
-            start_tls=self._starttls,
-            timeout=self._timeout,
-        )
+        with self._tracer.start_as_current_span(
+            "smtp send",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "server.address": self._host,
+                "server.port": self._port,
+                "email.message_id": message["Message-ID"],
+            },
+        ):
+            await aiosmtplib.send(
+                message,
+                hostname=self._host,
+                port=self._port,
+                username=self._username,
+                password=self._password,
+                start_tls=self._starttls,
+                timeout=self._timeout,
+            )

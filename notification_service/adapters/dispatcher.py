@@ -17,6 +17,9 @@ from notification_service.domain.model import Notification, Status, after_failed
 from shared.messaging.poll_loop import poll_loop
 from shared.persistence.database import Database
 from shared.persistence.sql import utcnow
+from shared.telemetry.metrics import Metrics
+from shared.telemetry.tracing import SpanKind, StatusCode, Tracing, context_of
+from shared.telemetry.tracing import Status as SpanStatus
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,11 @@ class Dispatcher:
         retry_base_seconds: float = 1.0,
         poll_interval: float = 1.0,
         linger: float = 0.02,
+        metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
+        self._metrics = metrics or Metrics()
+        self._tracer = (tracing or Tracing("notification")).tracer
         self._db = db
         self._channel = channel
         self._batch_size = batch_size
@@ -66,24 +73,44 @@ class Dispatcher:
         )
         sent: list[tuple[Notification, datetime]] = []
         for notification in claimed:
-            try:
-                await self._channel.send(notification)
-            except Undeliverable as exc:
-                log.info("notification %s skipped: %s", notification.id, exc)
-                await self._skipped(notification, str(exc))
-            except Exception as exc:
-                await self._failed(notification, exc)
-            else:
-                sent.append((notification, utcnow()))
-                if self._channel.marks_each_send:
-                    await self._mark_sent(sent)
-                    sent = []
+            # The send continues the trace of the event that caused the notification.
+            with self._tracer.start_as_current_span(
+                f"notify {notification.kind}",
+                context=context_of(notification.trace),
+                kind=SpanKind.PRODUCER,
+                attributes={
+                    "notification.id": str(notification.id),
+                    "notification.kind": str(notification.kind),
+                    "notification.channel": self._channel.name,
+                    "order.id": str(notification.order_id),
+                },
+            ) as span:
+                try:
+                    await self._channel.send(notification)
+                except Undeliverable as exc:
+                    log.info("notification %s skipped: %s", notification.id, exc)
+                    span.add_event("skipped", {"reason": str(exc)})
+                    self._count("skipped")
+                    await self._skipped(notification, str(exc))
+                    continue
+                except Exception as exc:
+                    span.set_status(SpanStatus(StatusCode.ERROR, repr(exc)))
+                    await self._failed(notification, exc)
+                    continue
+            self._count("sent")
+            sent.append((notification, utcnow()))
+            if self._channel.marks_each_send:
+                await self._mark_sent(sent)
+                sent = []
         await self._mark_sent(sent)
         return len(claimed)
 
     async def _mark_sent(self, sent: list[tuple[Notification, datetime]]) -> None:
         if sent:
             await self._db.run(lambda conn: SqlNotificationRepository(conn).mark_sent(sent))
+
+    def _count(self, outcome: str) -> None:
+        self._metrics.notifications_sent.labels(self._channel.name, outcome).inc()
 
     async def _skipped(self, notification: Notification, reason: str) -> None:
         await self._db.run(
@@ -103,6 +130,7 @@ class Dispatcher:
             exc,
             "; giving up" if status is Status.FAILED else f"; retrying in {delay:g}s",
         )
+        self._count("given_up" if status is Status.FAILED else "failed")
         retry_at = utcnow() + timedelta(seconds=delay)
         await self._db.run(
             lambda conn: SqlNotificationRepository(conn).mark_failed_attempt(

@@ -16,6 +16,7 @@ from notification_service.domain.model import (
     recipient_for,
 )
 from shared.persistence.sql import claim_due, insert_ignoring_duplicates, utcnow
+from shared.telemetry.tracing import trace_headers
 
 
 class SqlContactRepository:
@@ -58,6 +59,7 @@ class SqlNotificationRepository:
                     "created_at": now,
                     "claimed_until": now,
                     "attempts": 0,
+                    "trace": trace_headers(new.cause),
                 }
             )
         if rows:
@@ -160,4 +162,5 @@ def _notification(row: Row[Any]) -> Notification:
         created_at=row.created_at,
         attempts=row.attempts,
         email=row.email,
+        trace=row.trace or {},
     )

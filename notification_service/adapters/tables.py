@@ -1,4 +1,4 @@
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, UniqueConstraint, Uuid
+from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, Text, UniqueConstraint, Uuid
 
 from shared.persistence.inbox import inbox_table
 from shared.persistence.sql import UTCDateTime
@@ -29,6 +29,7 @@ notifications = Table(
     Column("sent_at", UTCDateTime(), nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text, nullable=True),
+    Column("trace", JSON, nullable=True),
     UniqueConstraint("order_id", "kind", name="uq_notifications_order_kind"),
 )
 

@@ -1,6 +1,7 @@
 """Notifications: one per (order, kind), addressed to whoever placed the order."""
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
@@ -31,6 +32,8 @@ class Notification:
     created_at: datetime
     attempts: int = 0
     email: str | None = None  # the order's e-mail address, if it gave one
+    # The trace context of the event that caused it, for the span that sends it.
+    trace: Mapping[str, str] = field(default_factory=dict)
 
 
 def recipient_for(customer_id: str, email: str | None) -> str:
@@ -62,6 +65,7 @@ class NewNotification:
     order_id: UUID
     kind: Kind
     detail: str | None = None
+    cause: str | None = None  # the id of the event it answers
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,12 @@ from notification_service.entrypoints.api.routes import notifications
 from shared.contract.topology import NOTIFICATION_INVENTORY_EVENTS, NOTIFICATION_ORDER_EVENTS
 from shared.core.handlers import Subscription
 from shared.process.runtime import Runtime
+from shared.telemetry.tracing import Tracing
 
 
-def channel_for(settings: NotificationSettings) -> NotificationChannel:
+def channel_for(
+    settings: NotificationSettings, tracing: Tracing | None = None
+) -> NotificationChannel:
     if not settings.smtp_host:
         return LoggingChannel()
     return SmtpChannel(
@@ -29,6 +32,7 @@ def channel_for(settings: NotificationSettings) -> NotificationChannel:
         password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
         starttls=settings.smtp_starttls,
         timeout=settings.smtp_timeout,
+        tracing=tracing,
     )
 
 
@@ -51,11 +55,13 @@ def create_app(
     )
     dispatcher = Dispatcher(
         runtime.db,
-        channel or channel_for(settings),
+        channel or channel_for(settings, runtime.tracing),
         batch_size=settings.dispatch_batch_size,
         max_attempts=settings.dispatch_max_attempts,
         lease_seconds=settings.dispatch_lease_seconds,
         retry_base_seconds=settings.dispatch_retry_base_seconds,
+        metrics=runtime.metrics,
+        tracing=runtime.tracing,
     )
     runtime.add_background(dispatcher.run)
     return runtime.create_app(

@@ -54,3 +54,8 @@ FAILURE = (
 # the body and travel with it unchanged through retries, dead-lettering and replay.
 SIGNATURE = "x-signature"  # base64 Ed25519 signature of the body
 SIGNATURE_KEY = "x-signature-key"  # the id of the key that signed it
+
+# W3C trace context (shared.telemetry.tracing): the span a message continues. Set by the
+# relay when it publishes; kept on retry, dead-letter and replay copies.
+TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"

@@ -8,6 +8,7 @@ durable, and a lone request is not held back: it forms a batch of one.
 """
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ class _Pending(Generic[CommandT, ResultT]):
     future: asyncio.Future[ResultT] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    # The submitter's context (its request's trace, say): its command is applied in it.
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
 
 
 # Applies commands in order inside the unit of work; returns, for each, its result or the
@@ -78,7 +81,7 @@ class GroupCommit(Generic[CommandT, ResultT, UowT]):
         if not batch:
             return
         try:
-            results = await self._transaction([p.command for p in batch])
+            results = await self._transaction(batch)
         except Exception as exc:
             if len(batch) == 1:
                 _settle(batch[0], exc)
@@ -92,10 +95,20 @@ class GroupCommit(Generic[CommandT, ResultT, UowT]):
         for pending, result in zip(batch, results, strict=True):
             _settle(pending, result)
 
-    async def _transaction(self, commands: list[CommandT]) -> list[ResultT | Exception]:
+    async def _transaction(
+        self, batch: list[_Pending[CommandT, ResultT]]
+    ) -> list[ResultT | Exception]:
+        def apply(uow: UowT) -> list[ResultT | Exception]:
+            # One command at a time, each in its submitter's context, in one transaction:
+            # what a command stages carries its own request's trace.
+            results: list[ResultT | Exception] = []
+            for pending in batch:
+                results.extend(pending.context.run(self._apply, [pending.command], uow))
+            return results
+
         for attempt in range(3):
             try:
-                return await self._transactions(lambda uow: self._apply(commands, uow))
+                return await self._transactions(apply)
             except self._retryable:
                 if attempt == 2:
                     raise

@@ -15,6 +15,7 @@ from typing import Protocol, TypeVar
 
 from shared.contract.envelope import CloudEvent
 from shared.contract.outbound import OutboundMessage
+from shared.telemetry.tracing import trace_headers
 
 T = TypeVar("T")
 UowT_co = TypeVar("UowT_co", bound="UnitOfWork", covariant=True)
@@ -37,8 +38,11 @@ class UnitOfWork:
         self.committed_callbacks: list[Callable[[], None]] = []
 
     def publish(self, event: CloudEvent, exchange: str, routing_key: str = "") -> None:
-        """Publish `event` if, and only if, this unit of work commits."""
-        self.staged.append(OutboundMessage.of(event, exchange, routing_key))
+        """Publish `event` if, and only if, this unit of work commits. It carries the trace
+        context of its cause (the event being applied), or else the current one."""
+        cause = event.causation_id if event.causation_id != event.id else None
+        message = OutboundMessage.of(event, exchange, routing_key)
+        self.staged.append(message.with_headers(trace_headers(cause)))
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` (on the event loop) once this unit of work has committed."""

@@ -10,6 +10,7 @@ at-least-once, and consumers deduplicate by event id.
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,16 @@ from shared.contract.outbound import OutboundMessage
 from shared.messaging.broker import amqp_message
 from shared.messaging.delivery import Publisher
 from shared.messaging.poll_loop import poll_loop
+from shared.telemetry.metrics import Metrics
+from shared.telemetry.tracing import (
+    SpanKind,
+    Status,
+    StatusCode,
+    Tracing,
+    context_of,
+    headers_of,
+    messaging_attributes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +44,10 @@ class OutboxStorage(Protocol):
     async def mark_failed(self, ids: Sequence[str], error: str, retry_at: datetime) -> None: ...
 
     async def prune(self, retention: timedelta) -> int: ...
+
+    async def backlog(self) -> tuple[int, float]:
+        """Unpublished rows, and the age in seconds of the oldest (0 when none)."""
+        ...
 
 
 class OutboxRelay:
@@ -49,8 +64,12 @@ class OutboxRelay:
         retention_seconds: float = 24 * 3600,
         mark_delay: float = 0.25,
         max_pending: int = 10_000,
+        metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._storage = storage
+        self._metrics = metrics or Metrics()
+        self._tracer = (tracing or Tracing(app_id)).tracer
         self._publisher = publisher
         self._app_id = app_id
         self._user_id = user_id
@@ -96,6 +115,9 @@ class OutboxRelay:
             await self._publish(batch)
         if now - self._last_sweep >= self._poll_interval:
             self._last_sweep = now
+            pending, oldest_age = await self._storage.backlog()
+            self._metrics.outbox_pending.set(pending)
+            self._metrics.outbox_oldest_age.set(oldest_age)
             while batch := await self._storage.claim_due(self._batch_size):
                 log.info("outbox sweep claimed %d unpublished event(s)", len(batch))
                 await self._publish(batch)
@@ -131,15 +153,7 @@ class OutboxRelay:
 
     async def _publish(self, batch: list[OutboundMessage]) -> None:
         results = await asyncio.gather(
-            *(
-                self._publisher.publish(
-                    m.exchange,
-                    m.routing_key,
-                    amqp_message(m, app_id=self._app_id, user_id=self._user_id),
-                )
-                for m in batch
-            ),
-            return_exceptions=True,
+            *(self._publish_one(m) for m in batch), return_exceptions=True
         )
         outcomes = list(zip(batch, results, strict=True))
         if not self._confirmed:
@@ -152,6 +166,35 @@ class OutboxRelay:
             # Retry soon, not after a full lease: the broker may be back already.
             retry_at = datetime.now(UTC) + timedelta(seconds=self._poll_interval)
             await self._storage.mark_failed(failed, repr(error), retry_at)
+
+    async def _publish_one(self, message: OutboundMessage) -> None:
+        """Publish with a span that continues the context stored with the row (the request
+        or the message that caused it), however late; the message carries this span."""
+        span = self._tracer.start_span(
+            f"publish {message.exchange or message.routing_key}",
+            context=context_of(message.headers),
+            kind=SpanKind.PRODUCER,
+            attributes=messaging_attributes(
+                "publish",
+                message.exchange,
+                message_id=message.id,
+                routing_key=message.routing_key,
+            ),
+        )
+        trace = headers_of(span) if span.is_recording() else {}
+        amqp = amqp_message(message.with_headers(trace), app_id=self._app_id, user_id=self._user_id)
+        started = time.perf_counter()
+        try:
+            await self._publisher.publish(message.exchange, message.routing_key, amqp)
+        except BaseException as exc:
+            self._metrics.outbox_publish_failures.labels(message.event_type).inc()
+            span.set_status(Status(StatusCode.ERROR, f"not confirmed: {exc!r}"))
+            raise
+        else:
+            self._metrics.outbox_published.labels(message.event_type).inc()
+            self._metrics.outbox_confirm_seconds.observe(time.perf_counter() - started)
+        finally:
+            span.end()
 
     async def drain(self, grace_seconds: float) -> None:
         """On shutdown: give events committed just now a chance to go out. Whatever is

@@ -37,6 +37,19 @@ from shared.core.uow import Transactions, UnitOfWork
 from shared.messaging import failure_policy
 from shared.messaging.delivery import Delivery, Publisher, copy_of
 from shared.telemetry.metrics import Metrics
+from shared.telemetry.tracing import (
+    INVALID_SPAN,
+    Link,
+    Span,
+    SpanKind,
+    Status,
+    StatusCode,
+    Tracing,
+    causes,
+    context_of,
+    headers_of,
+    messaging_attributes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +65,15 @@ class _Item:
     settled: bool = False
     ack: bool = True
     label: str = "unknown"  # the event type, when it is one of the contract's
+    span: Span = INVALID_SPAN
+
+    @property
+    def log_context(self) -> dict[str, str]:
+        """What a log line about this delivery carries (JSON logs write it as fields)."""
+        if self.event is None:
+            return {"message_id": self.delivery.message_id or ""}
+        envelope = self.event.envelope
+        return {"event_id": envelope.id, "correlation_id": envelope.correlation_id}
 
 
 class BatchProcessor(Generic[UowT]):
@@ -67,6 +89,7 @@ class BatchProcessor(Generic[UowT]):
         retry_delays: Sequence[float] = (1.0, 5.0, 30.0),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.queue = subscription.queue
         self._handlers = dict(subscription.handlers)
@@ -78,6 +101,7 @@ class BatchProcessor(Generic[UowT]):
         self._retry_delays = tuple(retry_delays)
         self._clock = clock
         self.metrics = metrics or Metrics()
+        self._tracer = (tracing or Tracing(service)).tracer
         self.processed = 0  # deliveries applied or recognised as duplicates
 
     async def process(self, deliveries: Sequence[Delivery]) -> None:
@@ -112,10 +136,28 @@ class BatchProcessor(Generic[UowT]):
                             await self._apply([item])
                         except Exception as single_exc:
                             await self._fail(item, single_exc)
-        await self._acknowledge(items)
+        with self._tracer.start_as_current_span(
+            f"settle {self.queue.name}",
+            kind=SpanKind.CONSUMER,
+            links=[Link(item.span.get_span_context()) for item in items],
+            attributes=messaging_attributes("settle", self.queue.name),
+        ):
+            await self._acknowledge(items)
+        for item in items:
+            item.span.end()
 
     def _parse(self, delivery: Delivery) -> _Item:
         item = _Item(delivery)
+        # Each message its own span, a child of the context it carries (also in a batch,
+        # also on a retry or a replay, which keep the headers).
+        item.span = self._tracer.start_span(
+            f"process {self.queue.name}",
+            context=context_of(delivery.headers or {}),
+            kind=SpanKind.CONSUMER,
+            attributes=messaging_attributes(
+                "process", self.queue.name, message_id=delivery.message_id
+            ),
+        )
         try:
             # Before anything else: what cannot be proven to come from a trusted producer is
             # not even parsed further.
@@ -156,7 +198,23 @@ class BatchProcessor(Generic[UowT]):
                 )
             return fresh, duplicates
 
-        fresh, duplicates = await self._transactions(apply)
+        # The batch's transaction is a span of its own, linked to the messages it carries;
+        # what each message causes continues that message's own span (`causes`).
+        with (
+            self._tracer.start_as_current_span(
+                f"transaction {self.queue.name}",
+                links=[Link(item.span.get_span_context()) for item in items],
+                attributes={"messaging.batch.message_count": len(items)},
+            ),
+            causes(
+                {
+                    item.event.id: headers_of(item.span)
+                    for item in items
+                    if item.event is not None and item.span.is_recording()
+                }
+            ),
+        ):
+            fresh, duplicates = await self._transactions(apply)
         committed_at = self._clock()
         for event in fresh:
             self._critical_time(event.envelope, committed_at)
@@ -167,6 +225,7 @@ class BatchProcessor(Generic[UowT]):
                 self.queue.name,
                 event.type,
                 event.id,
+                extra={"event_id": event.id, "correlation_id": event.envelope.correlation_id},
             )
         for item in items:
             item.settled = True
@@ -203,7 +262,12 @@ class BatchProcessor(Generic[UowT]):
                 type(error).__name__,
                 error,
                 decision.delay_seconds,
+                extra=item.log_context,
             )
+            item.span.add_event(
+                "retry", {"attempt": decision.attempt, "delay_seconds": decision.delay_seconds}
+            )
+            item.span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
             exchange, routing_key = "", self.queue.retry_queue(decision.delay_seconds)
             labels: tuple[str, ...] = ()
             counter = self.metrics.retried
@@ -214,7 +278,10 @@ class BatchProcessor(Generic[UowT]):
                 message.message_id,
                 decision.attempts,
                 decision.reason,
+                extra=item.log_context,
             )
+            item.span.add_event("dead-letter", {"reason": decision.reason})
+            item.span.set_status(Status(StatusCode.ERROR, f"dead-lettered: {decision.reason}"))
             exchange, routing_key = self.queue.dead_letter_exchange, self.queue.name
             labels = (failure_policy.reason_class(error),)
             counter = self.metrics.dead_lettered
@@ -228,6 +295,7 @@ class BatchProcessor(Generic[UowT]):
                 message.message_id,
                 exchange or routing_key,
                 exc,
+                extra=item.log_context,
             )
             item.ack = False
         else:

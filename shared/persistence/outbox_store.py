@@ -9,7 +9,7 @@ the row again. A row is marked published only after the broker confirms it.
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -147,6 +147,21 @@ class OutboxStore:
         if pruned:
             log.info("pruned %d published outbox row(s)", pruned)
         return pruned
+
+    async def backlog(self) -> tuple[int, float]:
+        """Unpublished rows, and the age in seconds of the oldest (0 when none)."""
+        t = self._table
+        query = select(func.count(), func.min(t.c.created_at)).where(t.c.published_at.is_(None))
+
+        def read(conn: Connection) -> tuple[int, float]:
+            count, oldest = conn.execute(query).one()
+            if not count or oldest is None:
+                return 0, 0.0
+            if oldest.tzinfo is None:  # SQLite: min() of a column loses its type
+                oldest = datetime.fromisoformat(str(oldest)).replace(tzinfo=UTC)
+            return int(count), max(0.0, (utcnow() - oldest).total_seconds())
+
+        return await self._db.read(read)
 
     async def unpublished_count(self) -> int:
         t = self._table

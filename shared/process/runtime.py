@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 
 from aio_pika.connection import make_url
 from fastapi import APIRouter, FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from sqlalchemy import Connection, MetaData, Table
 
 from shared.contract.events import SCHEMAS, EventSchemas
@@ -26,6 +27,7 @@ from shared.persistence.unit_of_work import SqlTransactions
 from shared.process import keys
 from shared.process.settings import ServiceSettings
 from shared.telemetry.metrics import Metrics
+from shared.telemetry.tracing import Tracing
 from shared.web.app import create_service_app
 
 log = logging.getLogger(__name__)
@@ -43,12 +45,14 @@ class Runtime(Generic[UowT]):
         outbox: Table | None = None,
         subscriptions: Sequence[Subscription[UowT]] = (),
         schemas: EventSchemas = SCHEMAS,
+        tracing: Tracing | None = None,
     ) -> None:
         self.settings = settings
         self.service = settings.service_name
         self.metadata = metadata
         app_id = f"{self.service}-service"
         self.metrics = Metrics()
+        self.tracing = tracing or Tracing(self.service)
         self.db = Database(
             settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous
         )
@@ -71,6 +75,8 @@ class Runtime(Generic[UowT]):
                 poll_interval=settings.outbox_poll_interval,
                 lease_seconds=settings.outbox_lease_seconds,
                 retention_seconds=settings.outbox_retention_seconds,
+                metrics=self.metrics,
+                tracing=self.tracing,
             )
         verifier = keys.verifier_for(settings)
         self.transactions: SqlTransactions[UowT] = SqlTransactions(
@@ -91,6 +97,7 @@ class Runtime(Generic[UowT]):
                     verifier=verifier,
                     retry_delays=settings.retry_delays,
                     metrics=self.metrics,
+                    tracing=self.tracing,
                 ),
                 prefetch_count=settings.prefetch_count,
                 batch_size=settings.consumer_batch_size,
@@ -115,7 +122,7 @@ class Runtime(Generic[UowT]):
     ) -> FastAPI:
         """The service's HTTP app, with this runtime in its lifespan; `state` holds what
         the routes' narrow dependencies hand out."""
-        return create_service_app(
+        app = create_service_app(
             self,
             routers,
             title=title,
@@ -124,6 +131,14 @@ class Runtime(Generic[UowT]):
             metrics=self.metrics,
             state=state,
         )
+        if self.tracing.enabled:
+            FastAPIInstrumentor.instrument_app(
+                app,
+                tracer_provider=self.tracing.provider,
+                excluded_urls="/health/.*,/metrics",
+                exclude_spans=["receive", "send"],
+            )
+        return app
 
     async def start(self) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -148,6 +163,7 @@ class Runtime(Generic[UowT]):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.broker.close()
         await self.db.dispose()
+        await asyncio.to_thread(self.tracing.shutdown)
         log.info("%s service stopped", self.service)
 
     async def readiness(self) -> dict[str, bool]:
