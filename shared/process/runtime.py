@@ -21,6 +21,7 @@ from shared.messaging.consumer import Consumer
 from shared.messaging.dead_letters import DeadLetterDesk
 from shared.messaging.outbox_relay import OutboxRelay
 from shared.messaging.processing import BatchProcessor
+from shared.messaging.queue_watch import watch_queues
 from shared.persistence.database import Database
 from shared.persistence.outbox_store import OutboxStore
 from shared.persistence.unit_of_work import SqlTransactions
@@ -149,6 +150,16 @@ class Runtime(Generic[UowT]):
             self._spawn(self.relay.run(), "outbox-relay")
         if self.consumers:
             self._spawn(self._start_consumers(), "start-consumers")
+            watched = [n for c in self.consumers for n in (c.name, c.spec.dead_letter_queue)]
+            self._spawn(
+                watch_queues(
+                    self.broker.connected,
+                    watched,
+                    self.metrics,
+                    interval=self.settings.queue_watch_seconds,
+                ),
+                "queue-watch",
+            )
         for job in self._background:
             self._spawn(job(), job.__qualname__)
         log.info("%s service started (database %s)", self.service, self.db.dialect)

@@ -50,6 +50,9 @@ class ServiceSettings(BaseSettings):
     outbox_lease_seconds: float = Field(default=10.0, gt=0)
     outbox_retention_seconds: float = Field(default=24 * 3600, ge=0)
 
+    # How often the depth and consumers of this service's queues are read (metrics).
+    queue_watch_seconds: float = Field(default=15.0, gt=0)
+
     # SQLite only
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
 
