@@ -7,7 +7,7 @@ from inventory_service.config import InventorySettings
 from notification_service.config import NotificationSettings
 from order_service.config import OrderSettings
 from tests.support import keys
-from tests.support.broker import amqp_url, create_vhost, delete_vhost
+from tests.support.broker import amqp_url, broker_lock, create_vhost, delete_vhost
 from tests.support.databases import create_postgres_database, drop_postgres_database
 
 
@@ -27,13 +27,17 @@ def no_service_settings_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def broker_url() -> Iterator[str]:
-    """A RabbitMQ vhost of this test's own: the contract's exact names, no interference."""
-    name = create_vhost()
-    try:
-        yield amqp_url(name)
-    finally:
-        delete_vhost(name)
+def broker_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A RabbitMQ vhost of this test's own: the contract's exact names, no interference.
+    A test marked `stops_broker` stops the whole node: it has the broker to itself (no test
+    of another run on this machine runs beside it; tests.support.broker.broker_lock)."""
+    exclusive = request.node.get_closest_marker("stops_broker") is not None
+    with broker_lock(exclusive=exclusive):
+        name = create_vhost()
+        try:
+            yield amqp_url(name)
+        finally:
+            delete_vhost(name)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -29,6 +29,10 @@ FAST_RECOVERY = {
 # room, so that a slow failure reports its own assertion and tally line.
 TEST_TIMEOUT = 600
 IN_STOCK = ("SKU-A", "SKU-B", "SKU-C")
+NOTIFICATIONS_FOR = {
+    "CONFIRMED": {"order-received", "order-confirmed"},
+    "REJECTED": {"order-received", "order-rejected"},
+}
 STOCK_PER_SKU = 100_000
 
 
@@ -53,6 +57,7 @@ class Tally:
     duplicated_reservations: int = 0
     missing_notifications: int = 0
     duplicated_notifications: int = 0
+    wrong_notifications: int = 0  # a kind the order's outcome does not call for
     notes: list[str] = field(default_factory=list)
 
     def line(self) -> str:
@@ -61,7 +66,8 @@ class Tally:
             f"rejected={self.rejected} pending={self.pending} lost={self.lost} "
             f"wrong={self.wrong_outcome} duplicated_reservations={self.duplicated_reservations} "
             f"missing_notifications={self.missing_notifications} "
-            f"duplicated_notifications={self.duplicated_notifications}"
+            f"duplicated_notifications={self.duplicated_notifications} "
+            f"wrong_notifications={self.wrong_notifications}"
         )
 
 
@@ -247,8 +253,12 @@ class System:
         notifications = await self._notifications(settled_ids)
         kinds = Counter((n["order_id"], n["kind"]) for n in notifications)
         result.duplicated_notifications = sum(c - 1 for c in kinds.values() if c > 1)
-        per_order = Counter(n["order_id"] for n in notifications)
-        result.missing_notifications = sum(max(0, 2 - per_order[i]) for i in settled_ids)
+        # What each order must get, per (order, kind): received, and its outcome's kind.
+        for order_id in settled_ids:
+            wanted = NOTIFICATIONS_FOR[final[order_id]["status"]]
+            got = {kind for (i, kind) in kinds if i == order_id}
+            result.missing_notifications += len(wanted - got)
+            result.wrong_notifications += len(got - wanted)
         print(result.line(), *result.notes, sep="\n  ")
         return result
 
@@ -275,6 +285,7 @@ def assert_nothing_lost_or_doubled(tally: Tally, *, pending: int = 0) -> None:
     assert tally.duplicated_reservations == 0, tally.line()
     assert tally.missing_notifications == 0, tally.line()
     assert tally.duplicated_notifications == 0, tally.line()
+    assert tally.wrong_notifications == 0, tally.line()
     assert not [n for n in tally.notes if "available+reserved" in n], tally.notes
 
 

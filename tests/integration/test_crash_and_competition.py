@@ -13,6 +13,7 @@ from shared.contract.topology import INVENTORY_EVENTS, INVENTORY_ORDER_EVENTS, O
 from tests import factories
 from tests.support.broker import BrokerProbe, consumers_on, take_all, unacked_on
 from tests.support.databases import holding_stock
+from tests.support.metrics import metric
 from tests.support.polling import eventually
 from tests.support.processes import ServiceProcess
 from tests.support.services import get_json
@@ -121,10 +122,16 @@ async def test_two_consumers_on_one_queue_never_oversell(
             )
         async with httpx.AsyncClient(base_url=processes[1].url) as http:
             stock = {s["sku"]: s for s in await get_json(http, "/stock")}
+            # Each process's own account of the effects it committed (one per event).
+            applied = [
+                await metric(http, p.url, "message_critical_time_seconds_count") for p in processes
+            ]
     finally:
         for process in processes:
             process.stop()
 
+    assert all(n > 0 for n in applied), f"both competing consumers applied work: {applied}"
+    assert sum(applied) == len(orders)
     assert Counter(str(e["data"]["order_id"]) for e in seen).most_common(1)[0][1] == 1  # type: ignore[index]
     assert {str(e["data"]["order_id"]) for e in seen} == {str(o.data["order_id"]) for o in orders}  # type: ignore[index]
     reserved = Counter()

@@ -3,11 +3,15 @@
 and publish with, and what `rabbitmqctl` says about a queue's consumers."""
 
 import asyncio
+import fcntl
 import os
 import subprocess
+import tempfile
+import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -16,6 +20,34 @@ import aio_pika
 from tests.support.polling import eventually
 
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+# Tests share the machine's broker node, and one fault test stops it for a few seconds
+# (`rabbitmqctl stop_app`). Every test that uses the broker holds this lock shared for its
+# duration; the one that stops the node holds it exclusively, so it waits for the tests of
+# other runs on this machine to finish, and they wait for it.
+BROKER_LOCK = Path(tempfile.gettempdir()) / "rabbit-orders-test-broker.lock"
+
+
+@contextmanager
+def broker_lock(*, exclusive: bool = False, timeout: float = 600.0) -> Iterator[None]:
+    with BROKER_LOCK.open("a") as file:
+        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(file, mode | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"the test broker stayed in use by another test run for {timeout:.0f}s"
+                    ) from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(file, fcntl.LOCK_UN)
 
 
 def rabbitmqctl(*args: str) -> str:
