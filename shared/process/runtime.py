@@ -131,6 +131,7 @@ class Runtime(Generic[UowT]):
             dead_letters=self.dead_letters,
             metrics=self.metrics,
             state=state,
+            max_body_bytes=self.settings.max_body_bytes,
         )
         if self.tracing.enabled:
             FastAPIInstrumentor.instrument_app(

@@ -24,6 +24,16 @@ class ServiceSettings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = 0
+    # What an HTTP client may send and how long it may take (shared.web, shared.process.serve):
+    # the largest request body; seconds an idle connection is kept between requests; seconds
+    # a client has to send a whole request (line, headers, body), counted from the opening of
+    # its connection or the end of the previous response; the largest request line and
+    # headers; connections at once (more get 503).
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    http_keep_alive_timeout: int = Field(default=5, ge=1)
+    http_read_timeout: float = Field(default=10.0, gt=0)
+    http_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    http_max_connections: int = Field(default=512, ge=1)
 
     # Bearer token for the /admin endpoints; unset means they are open (development only).
     admin_token: SecretStr | None = None

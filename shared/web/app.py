@@ -1,19 +1,23 @@
 """The app factory every service uses: the service's lifecycle in the app's lifespan,
-health endpoints, dead-letter routes for a consuming service, and client errors that say
-plainly what is wrong."""
+health endpoints, dead-letter routes for a consuming service, a limit on request bodies,
+and client errors that say plainly what is wrong, all in one shape (`shared.web.errors`)."""
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import SecretStr
+from starlette.exceptions import HTTPException
 
 from shared.messaging.dead_letters import DeadLetterDesk
 from shared.telemetry.metrics import Metrics
 from shared.web import dead_letter_routes, health, metrics_route
+from shared.web.body_limit import BodySizeLimit
+from shared.web.errors import http_error, validation_error
+
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 
 class ServiceHost(Protocol):
@@ -33,6 +37,7 @@ def create_service_app(
     dead_letters: DeadLetterDesk | None = None,
     metrics: Metrics | None = None,
     state: dict[str, Any] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """`state` is what the service's narrow dependencies read (its intake, its views...)."""
 
@@ -57,18 +62,7 @@ def create_service_app(
         app.include_router(dead_letter_routes.router)
     for router in routers:
         app.include_router(router)
-    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     return app
-
-
-async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    errors: list[dict[str, Any]] = [
-        {k: v for k, v in error.items() if k in ("loc", "msg", "type")} for error in exc.errors()
-    ]
-    summary = "; ".join(
-        f"{'.'.join(str(p) for p in error['loc'] if p != 'body') or 'body'}: {error['msg']}"
-        for error in errors
-    )
-    return JSONResponse(
-        {"message": f"invalid request: {summary}", "detail": errors}, status_code=422
-    )

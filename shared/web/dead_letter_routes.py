@@ -4,19 +4,29 @@ and purged. Protected by a bearer token when `ADMIN_TOKEN` is set."""
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.messaging.dead_letters import DeadLetterQueue, Outcome, Selection, UnknownQueue
 from shared.web.admin_auth import require_admin
 from shared.web.deps import DeadLettersDep
+from shared.web.errors import error_responses
+from shared.web.json_body import JSON_BODY_ERRORS, require_json
 
 router = APIRouter(
-    prefix="/admin/dead-letters", tags=["admin"], dependencies=[Depends(require_admin)]
+    prefix="/admin/dead-letters",
+    tags=["admin"],
+    dependencies=[Depends(require_admin)],
+    responses=error_responses(401),
 )
+# A queue's routes: an unknown queue is a 404; the broker unreachable, a 503.
+ON_A_QUEUE = error_responses(404, 422, 503)
+WITH_A_SELECTION = error_responses(404, 503, *JSON_BODY_ERRORS)
 
 
 class SelectionRequest(BaseModel):
     """Which dead letters to act on: by ids, by filter, or all (explicitly)."""
+
+    model_config = ConfigDict(strict=True)
 
     message_ids: list[str] = Field(default_factory=list)
     event_type: str | None = None
@@ -66,7 +76,7 @@ async def queues(desk: DeadLettersDep) -> list[dict[str, str]]:
     ]
 
 
-@router.get("/{queue}")
+@router.get("/{queue}", responses=ON_A_QUEUE)
 async def list_dead_letters(
     queue: str, desk: DeadLettersDep, limit: Annotated[int, Query(ge=1, le=10_000)] = 100
 ) -> list[dict[str, Any]]:
@@ -74,7 +84,7 @@ async def list_dead_letters(
     return [letter.summary() for letter in await dlq.peek(limit)]
 
 
-@router.get("/{queue}/{message_id}")
+@router.get("/{queue}/{message_id}", responses=ON_A_QUEUE)
 async def show_dead_letter(
     queue: str, message_id: str, desk: DeadLettersDep
 ) -> list[dict[str, Any]]:
@@ -85,13 +95,13 @@ async def show_dead_letter(
     return [letter.detail() for letter in found]
 
 
-@router.post("/{queue}/replay")
+@router.post("/{queue}/replay", dependencies=[Depends(require_json)], responses=WITH_A_SELECTION)
 async def replay(queue: str, body: SelectionRequest, desk: DeadLettersDep) -> dict[str, Any]:
     dlq = await _open(desk, queue)
     return _outcome(await dlq.replay(body.selection()))
 
 
-@router.post("/{queue}/purge")
+@router.post("/{queue}/purge", dependencies=[Depends(require_json)], responses=WITH_A_SELECTION)
 async def purge(queue: str, body: SelectionRequest, desk: DeadLettersDep) -> dict[str, Any]:
     dlq = await _open(desk, queue)
     return _outcome(await dlq.purge(body.selection()))

@@ -5,7 +5,13 @@ from shared.telemetry.metrics import CONTENT_TYPE, Metrics
 router = APIRouter(tags=["health"])
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}, "description": "Metrics"}
+    },
+)
 async def metrics(request: Request) -> Response:
     """Prometheus text format: this process's metrics (see the README's metrics table)."""
     registry: Metrics = request.app.state.metrics

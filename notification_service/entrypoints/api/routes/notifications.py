@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from notification_service.domain.model import Kind, Notification, Status
 from notification_service.entrypoints.deps import NotificationViewsDep
+from shared.web.errors import error_responses
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
@@ -31,7 +32,7 @@ class NotificationResponse(BaseModel):
         )
 
 
-@router.get("", response_model=list[NotificationResponse])
+@router.get("", response_model=list[NotificationResponse], responses=error_responses(422))
 async def list_notifications(
     views: NotificationViewsDep,
     order_id: UUID | None = None,

@@ -1,26 +1,75 @@
+from collections import Counter
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from order_service import handlers
 from order_service.domain.model import Order, OrderLine, OrderStatus
 from order_service.entrypoints.deps import IntakeDep, OrderViewsDep
 from shared.contract import events as contracts
+from shared.web.admin_auth import require_admin
+from shared.web.errors import error_responses
+from shared.web.json_body import JSON_BODY_ERRORS, require_json
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# Text without control characters (C0, DEL, C1): a NUL cannot be stored in PostgreSQL, a
+# newline or an escape has no place in an id or an address. The patterns say so in the
+# OpenAPI document; the validator says it first, in words.
+NO_CONTROLS = r"^[^\x00-\x1f\x7f-\x9f]+$"
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]+\.[^@\s\x00-\x1f\x7f-\x9f]+$"
+
+
+def _no_control_characters(value: object) -> object:
+    if isinstance(value, str):
+        for position, char in enumerate(value):
+            if char < "\x20" or "\x7f" <= char < "\xa0":
+                raise PydanticCustomError(
+                    "control_character",
+                    "control characters are not allowed (U+{code} at position {position})",
+                    {"code": f"{ord(char):04X}", "position": position},
+                )
+    return value
+
+
+PlainText = Annotated[str, BeforeValidator(_no_control_characters)]
+
+
+class OrderLineRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    sku: contracts.Sku
+    quantity: int = Field(ge=1, le=contracts.MAX_QUANTITY)
 
 
 class PlaceOrderRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Strict: a quantity is a JSON integer (not "3", true or 1.0)."""
 
-    customer_id: str = Field(min_length=1, max_length=128)
-    email: str | None = Field(default=None, max_length=254, pattern=EMAIL_PATTERN)
-    items: list[contracts.OrderLine] = Field(min_length=1, max_length=contracts.MAX_LINES)
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    customer_id: PlainText = Field(min_length=1, max_length=128, pattern=NO_CONTROLS)
+    email: PlainText | None = Field(default=None, max_length=254, pattern=EMAIL_PATTERN)
+    items: list[OrderLineRequest] = Field(
+        min_length=1,
+        max_length=contracts.MAX_LINES,
+        description="1 to 100 lines, each sku on one line at most",
+    )
+
+    @field_validator("items")
+    @classmethod
+    def _one_line_per_sku(cls, items: list[OrderLineRequest]) -> list[OrderLineRequest]:
+        repeated = [sku for sku, n in Counter(line.sku for line in items).items() if n > 1]
+        if repeated:
+            raise PydanticCustomError(
+                "duplicate_sku",
+                "{skus} on more than one line: give each sku one line, with its whole quantity",
+                {"skus": ", ".join(repeated)},
+            )
+        return items
 
 
 class OrderResponse(BaseModel):
@@ -47,7 +96,13 @@ class OrderResponse(BaseModel):
         )
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=OrderResponse)
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=OrderResponse,
+    dependencies=[Depends(require_json)],
+    responses=error_responses(409, *JSON_BODY_ERRORS),
+)
 async def place_order(
     body: PlaceOrderRequest,
     intake: IntakeDep,
@@ -70,7 +125,7 @@ async def place_order(
     return OrderResponse.of(order)
 
 
-@router.get("/{order_id}", response_model=OrderResponse)
+@router.get("/{order_id}", response_model=OrderResponse, responses=error_responses(404, 422))
 async def get_order(order_id: UUID, views: OrderViewsDep) -> OrderResponse:
     order = await views.get(order_id)
     if order is None:
@@ -78,7 +133,12 @@ async def get_order(order_id: UUID, views: OrderViewsDep) -> OrderResponse:
     return OrderResponse.of(order)
 
 
-@router.get("", response_model=list[OrderResponse])
+@router.get(
+    "",
+    response_model=list[OrderResponse],
+    dependencies=[Depends(require_admin)],
+    responses=error_responses(401, 422),
+)
 async def list_orders(
     views: OrderViewsDep,
     status: OrderStatus | None = None,
