@@ -178,6 +178,24 @@ BAD_BODIES = [
     ({"customer_id": "c", "items": [{"sku": "", "quantity": 1}]}, "sku"),
     ({"customer_id": "c", "items": [{"sku": "SKU-A", "quantity": "many"}]}, "quantity"),
     ({"customer_id": "c", "items": [{"sku": "SKU-A"}]}, "quantity"),
+    # Strict: a quantity is a JSON integer.
+    ({"customer_id": "c", "items": [{"sku": "SKU-A", "quantity": "3"}]}, "quantity"),
+    ({"customer_id": "c", "items": [{"sku": "SKU-A", "quantity": True}]}, "quantity"),
+    ({"customer_id": "c", "items": [{"sku": "SKU-A", "quantity": 1.0}]}, "quantity"),
+    # No control characters (a NUL could not be stored in PostgreSQL).
+    ({"customer_id": "c\x00", "items": [{"sku": "SKU-A", "quantity": 1}]}, "customer_id"),
+    (
+        {"customer_id": "c", "email": "a\x00@example.com", "items": [{"sku": "A", "quantity": 1}]},
+        "email",
+    ),
+    # One line per sku: these two could never be reserved as one line.
+    (
+        {
+            "customer_id": "c",
+            "items": [{"sku": "SKU-A", "quantity": 6000}, {"sku": "SKU-A", "quantity": 6000}],
+        },
+        "SKU-A on more than one line",
+    ),
 ]
 
 
