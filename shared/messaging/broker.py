@@ -1,7 +1,8 @@
 """The broker connection: one robust AMQP connection per process, opened in the background
 so the service starts (and serves HTTP) while RabbitMQ is still down, with the contract's
-topology declared on every (re)connection, and a publisher-confirms channel on which an
-unroutable message is an error, never a silent loss."""
+topology declared on every (re)connection (or only checked, where an operator declares it),
+and a publisher-confirms channel on which an unroutable message is an error, never a silent
+loss."""
 
 import asyncio
 import logging
@@ -16,7 +17,7 @@ from aio_pika.abc import AbstractExchange, AbstractRobustChannel, AbstractRobust
 from shared.contract import topology
 from shared.contract.envelope import CONTENT_TYPE
 from shared.contract.outbound import OutboundMessage
-from shared.messaging.declare import declare
+from shared.messaging.declare import check, declare
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,10 @@ class Broker:
         retry_delays: Iterable[float],
         extra_queues: Iterable[topology.QueueSpec] = (),
         publish_timeout: float = 30.0,
+        declare_topology: bool = True,
     ) -> None:
         self._url = url
+        self._declare_topology = declare_topology
         self._queues = tuple(dict.fromkeys((*topology.QUEUES, *extra_queues)))
         self._name = f"{name}@{socket.gethostname()}:{os.getpid()}"
         self._retry_delays = tuple(retry_delays)
@@ -104,7 +107,8 @@ class Broker:
             try:
                 await connection.connect(timeout=10)
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-                await declare(channel, retry_delays=self._retry_delays, queues=self._queues)
+                prepare = declare if self._declare_topology else check
+                await prepare(channel, retry_delays=self._retry_delays, queues=self._queues)
             except BaseException as exc:
                 await bounded(connection.close(), 5, "close an unfinished broker connection")
                 if not isinstance(exc, Exception):

@@ -1,4 +1,5 @@
-"""Declares the contract's topology (`shared.contract.topology`) on a channel."""
+"""Declares the contract's topology (`shared.contract.topology`) on a channel, or checks
+that it is there."""
 
 from collections.abc import Iterable
 
@@ -32,3 +33,22 @@ async def declare(
             await channel.declare_queue(
                 spec.retry_queue(delay), durable=True, arguments=spec.retry_arguments(delay)
             )
+
+
+async def check(
+    channel: AbstractChannel,
+    *,
+    retry_delays: Iterable[float],
+    exchanges: Iterable[str] = EXCHANGES,
+    queues: Iterable[QueueSpec] = QUEUES,
+) -> None:
+    """Check that every part `declare` makes is there, changing nothing: passive
+    declarations, which need no permission. For a broker user allowed to configure only its
+    own queues, where an operator declares the topology (compose: the broker's definitions).
+    Raises (and the channel closes) at the first part missing."""
+    delays, specs = tuple(retry_delays), tuple(queues)
+    for name in (*exchanges, *(spec.dead_letter_exchange for spec in specs)):
+        await channel.declare_exchange(name, passive=True)
+    for spec in specs:
+        for name in (spec.name, spec.dead_letter_queue, *map(spec.retry_queue, delays)):
+            await channel.declare_queue(name, passive=True)

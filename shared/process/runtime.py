@@ -62,6 +62,7 @@ class Runtime(Generic[UowT]):
             name=app_id,
             retry_delays=settings.retry_delays,
             extra_queues=[s.queue for s in subscriptions],
+            declare_topology=settings.declare_topology,
         )
         self.outbox: OutboxStore | None = None
         self.relay: OutboxRelay | None = None

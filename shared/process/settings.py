@@ -19,6 +19,11 @@ class ServiceSettings(BaseSettings):
     default_port: ClassVar[int]
 
     amqp_url: str = "amqp://guest:guest@localhost:5672/"
+    # True: declare the whole topology at start, so start order never matters (one broker
+    # user allowed everything, as locally). False: only check that it is there, for a user
+    # allowed to configure nothing but its own work queues (compose: the broker's definitions
+    # declare the topology before any service starts).
+    declare_topology: bool = True
     database_url: str | None = None
     var_dir: Path = Path("var")
 
