@@ -20,9 +20,11 @@ QUEUES = {  # the contract's work queues and the exchange each is bound to
 QUIET = 3.0  # seconds the mailbox is left alone before it is counted
 
 
-def seed(inventory: httpx.Client, levels: dict[str, int]) -> None:
+def seed(inventory: httpx.Client, levels: dict[str, int], admin_token: str) -> None:
+    """Set stock levels (an admin write: PUT /stock/{sku} with the admin token)."""
+    token = {"Authorization": f"Bearer {admin_token}"}
     for sku, available in levels.items():
-        response = inventory.put(f"/stock/{sku}", json={"available": available})
+        response = inventory.put(f"/stock/{sku}", json={"available": available}, headers=token)
         assert response.status_code == 200, response.text
         assert response.json()["available"] == available
 

@@ -8,8 +8,10 @@ import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from tests.compose.clients import Mailpit, Management
 from tests.compose.stack import COMPOSE_FILE, ComposeStack, container_tools, run
 
 STACK = pytest.StashKey[ComposeStack]()
@@ -48,6 +50,32 @@ def stack(request: pytest.FixtureRequest, docker_engine: float) -> Iterator[Comp
         stack.down()
         shutil.rmtree(workdir, ignore_errors=True)
         stack.timings["stack from build to down"] = time.monotonic() - started
+
+
+def local(stack: ComposeStack, port_variable: str) -> str:
+    return f"http://127.0.0.1:{stack.settings[port_variable]}"
+
+
+@pytest.fixture(scope="module")
+def orders(stack: ComposeStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=local(stack, "ORDER_PORT"), timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def management(stack: ComposeStack) -> Iterator[Management]:
+    """The management API, as the operator (the only broker user allowed to use it)."""
+    url = local(stack, "RABBITMQ_MANAGEMENT_PORT")
+    api = Management(url, "operator", stack.settings["RABBITMQ_OPERATOR_PASSWORD"])
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="module")
+def mailpit(stack: ComposeStack) -> Iterator[Mailpit]:
+    api = Mailpit(local(stack, "MAILPIT_PORT"))
+    yield api
+    api.close()
 
 
 @pytest.hookimpl(wrapper=True)

@@ -19,10 +19,11 @@ from tests.support.processes import ROOT, free_port
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 APP_SERVICES = ("order_service", "inventory_service", "notification_service")
 INFRASTRUCTURE = ("rabbitmq", "postgres", "mailpit")
+SETUP = ("rabbitmq_setup",)  # one-shot: runs before the broker, then exits
 # Host ports the env file fixes; the scalable services' stay ephemeral, as in .env.example.
 FIXED_PORTS = (
     "ORDER_PORT",
-    "RABBITMQ_PORT",
+    "RABBITMQ_AMQPS_PORT",
     "RABBITMQ_MANAGEMENT_PORT",
     "POSTGRES_PORT",
     "MAILPIT_PORT",
@@ -97,11 +98,20 @@ class ComposeStack:
             raise AssertionError(f"{service} #{index} publishes no port for {port}")
         return f"http://{published}"
 
-    def containers(self) -> list[dict[str, str]]:
-        """Every container of the project: service, replica number, state, health, restarts."""
-        ids = run(
+    def container_ids(self) -> list[str]:
+        return run(
             ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={self.project}"]
         ).split()
+
+    def inspect(self, field: str) -> dict[str, str]:
+        """One field (a `docker inspect --format` template) of every container, by name."""
+        ids = self.container_ids()
+        lines = run(["docker", "inspect", "--format", f"{{{{.Name}}}} {field}", *ids])
+        return dict(line.split(" ", 1) for line in lines.splitlines() if line)
+
+    def containers(self) -> list[dict[str, str]]:
+        """Every container of the project: service, replica number, state, health, restarts."""
+        ids = self.container_ids()
         if not ids:
             return []
         fields = (

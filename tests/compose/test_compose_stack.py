@@ -9,13 +9,13 @@ import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
 
+from tests.compose.amqp import BROKER_USERS
 from tests.compose.checks import (
     EXCHANGES,
     QUEUES,
@@ -40,6 +40,7 @@ from tests.compose.clients import (
 from tests.compose.stack import (
     APP_SERVICES,
     COMPOSE_FILE,
+    SETUP,
     ComposeStack,
     compose_command,
     read_env_file,
@@ -54,35 +55,6 @@ DATABASES = {  # service: its database (and owner role), and the variable of its
     "inventory_service": ("inventory", "INVENTORY_DB_PASSWORD"),
     "notification_service": ("notifications", "NOTIFICATION_DB_PASSWORD"),
 }
-
-
-def local(stack: ComposeStack, port_variable: str) -> str:
-    return f"http://127.0.0.1:{stack.settings[port_variable]}"
-
-
-@pytest.fixture(scope="module")
-def orders(stack: ComposeStack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=local(stack, "ORDER_PORT"), timeout=10) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def management(stack: ComposeStack) -> Iterator[Management]:
-    settings = stack.settings
-    api = Management(
-        local(stack, "RABBITMQ_MANAGEMENT_PORT"),
-        settings["RABBITMQ_USER"],
-        settings["RABBITMQ_PASSWORD"],
-    )
-    yield api
-    api.close()
-
-
-@pytest.fixture(scope="module")
-def mailpit(stack: ComposeStack) -> Iterator[Mailpit]:
-    api = Mailpit(local(stack, "MAILPIT_PORT"))
-    yield api
-    api.close()
 
 
 def sender(stack: ComposeStack) -> str:
@@ -116,10 +88,13 @@ def test_every_container_is_healthy_and_answers_on_its_published_port(
     stack: ComposeStack, orders: httpx.Client, management: Management, mailpit: Mailpit
 ) -> None:
     containers = stack.containers()
-    assert {c["service"]: c["health"] for c in containers} == dict.fromkeys(
+    setup = [c for c in containers if c["service"] in SETUP]
+    running = [c for c in containers if c["service"] not in SETUP]
+    assert [(c["state"], c["exit_code"]) for c in setup] == [("exited", "0")], setup
+    assert {c["service"]: c["health"] for c in running} == dict.fromkeys(
         ("rabbitmq", "postgres", "mailpit", *APP_SERVICES), "healthy"
     )
-    assert all(c["restarts"] == "0" for c in containers), containers
+    assert all(c["restarts"] == "0" for c in running), containers
     with (
         replica(stack, "inventory_service", 8001) as inventory,
         replica(stack, "notification_service", 8002) as notifications,
@@ -178,7 +153,13 @@ def test_broker_has_the_contract_topology_and_no_guest_user(
     )
     guest = management.client.get("/whoami", auth=("guest", "guest"))
     assert guest.status_code == 401, guest.text
-    assert [user["name"] for user in management.get("/users")] == [stack.settings["RABBITMQ_USER"]]
+    assert {user["name"] for user in management.get("/users")} == set(BROKER_USERS)
+
+
+def test_every_container_has_a_memory_limit(stack: ComposeStack) -> None:
+    limits = stack.inspect("{{.HostConfig.Memory}}")
+    assert limits.keys() == {c["name"] for c in stack.containers()}
+    assert all(int(limit) > 0 for limit in limits.values()), limits
 
 
 def test_orders_settle_with_exact_stock_one_notification_per_kind_and_its_mail(
@@ -190,8 +171,13 @@ def test_orders_settle_with_exact_stock_one_notification_per_kind_and_its_mail(
     with contextlib.ExitStack() as clients:
         inventory = clients.enter_context(replica(stack, "inventory_service", 8001))
         notifications = clients.enter_context(replica(stack, "notification_service", 8002))
-        seed(inventory, {in_stock: 5, sold_out: 0})
+        seed(inventory, {in_stock: 5, sold_out: 0}, stack.settings["ADMIN_TOKEN"])
         finals, emails = place_single_replica_cases(orders, in_stock, sold_out, unknown, run)
+        token = {"Authorization": f"Bearer {stack.settings['ADMIN_TOKEN']}"}
+        listed = orders.get("/orders", params={"status": "CONFIRMED", "limit": 1000}, headers=token)
+        assert listed.status_code == 200, listed.text
+        confirmed = {i for i, order in finals.items() if order["status"] == "CONFIRMED"}
+        assert {o["id"] for o in listed.json()} >= confirmed
         assert_stock(inventory, {in_stock: (1, 4), sold_out: (0, 0)})
         assert inventory.get(f"/stock/{unknown}").status_code == 404
         settled = assert_one_notification_per_kind(notifications, finals, emails)
@@ -251,8 +237,6 @@ def place_single_replica_cases(
     assert {i: o["status"] for i, o in finals.items()} == expected
     assert unknown in finals[placed[3]["id"]]["rejection_reason"]
     assert in_stock in finals[placed[1]["id"]]["rejection_reason"]
-    confirmed = {o["id"] for o in get_json(orders, "/orders", status="CONFIRMED", limit=1000)}
-    assert confirmed >= {i for i, status in expected.items() if status == "CONFIRMED"}
     emails = {o["id"]: body.get("email") for o, (body, _) in zip(placed, cases, strict=True)}
     emails[first.json()["id"]] = keyed_body["email"]
     return finals, emails
@@ -287,7 +271,7 @@ def test_two_replicas_of_each_consumer_never_oversell_nor_notify_nor_mail_twice(
             for index in (1, 2)
         ]
         finals, emails, settled = place_competing_orders(
-            orders, inventories, notifications, scarce, plenty
+            orders, inventories, notifications, scarce, plenty, stack.settings["ADMIN_TOKEN"]
         )
     mails = assert_one_mail_per_sent_notification(mailpit, settled, emails, sender(stack))
     assert_nothing_dead_lettered(management)
@@ -307,12 +291,13 @@ def place_competing_orders(
     notifications: list[httpx.Client],
     scarce: str,
     plenty: str,
+    admin_token: str,
 ) -> tuple[dict[str, Json], dict[str, str | None], dict[str, list[Json]]]:
     """40 orders, each wanting one of 20 scarce units: exactly 20 can be confirmed, whatever
     the order they are processed in and whichever replica takes them. Every fifth order has
     no e-mail address. Returns the final orders, their addresses and their notifications."""
     run = scarce.partition("-")[2]
-    seed(inventories[0], {scarce: 20, plenty: 1000})
+    seed(inventories[0], {scarce: 20, plenty: 1000}, admin_token)
     addresses = [f"c{n}-{run}@example.com" if n % 5 else None for n in range(40)]
     bodies = [
         {
