@@ -1,5 +1,6 @@
 """While the broker is unreachable the services keep answering: orders are accepted into
-the outbox, readiness says what is wrong, and a stop request is honoured promptly."""
+the outbox, readiness says what is wrong while liveness stays 200 (the process is fine),
+and a stop request is honoured promptly."""
 
 import time
 from pathlib import Path
@@ -40,6 +41,12 @@ async def test_services_keep_serving_and_stop_promptly_while_the_broker_is_unrea
             )
             assert ready.json()["checks"]["broker"] is False
             assert ready.json()["checks"]["database"] is True
+            for service in services:
+                live = await http.get(f"{service.url}/health/live")
+                assert (live.status_code, live.json()) == (200, {"status": "ok"}), (
+                    f"{service.name}: alive while the broker is away (an orchestrator must "
+                    "not restart it for that)"
+                )
             placed = await http.post(
                 f"{order.url}/orders",
                 json={"customer_id": "c", "items": [{"sku": "SKU-1", "quantity": 1}]},
