@@ -116,7 +116,10 @@ def h11_with_read_timeout(seconds: float) -> type[H11Protocol]:
 
 def listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP said explicitly: asyncio sets TCP_NODELAY only on connections whose socket
+    # says so, and without it every answer on a kept-alive connection waited some 40 ms for
+    # the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

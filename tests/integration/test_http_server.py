@@ -5,7 +5,6 @@ headers too large, one too many; and bodies too large through the real server. T
 the shared web stack (errors, body limit) with one route; no broker is needed."""
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
 from typing import ClassVar
@@ -16,7 +15,7 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 
-from shared.process.serve import server_config
+from shared.process.serve import listen, server_config
 from shared.process.settings import ServiceSettings
 from shared.web.app import create_service_app
 
@@ -75,9 +74,7 @@ async def address() -> AsyncIterator[tuple[str, int]]:
         http_max_connections=MAX_CONNECTIONS,
         max_body_bytes=MAX_BODY,
     )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
+    sock = listen("127.0.0.1", 0)
     server = uvicorn.Server(server_config(settings, app(settings)))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
@@ -252,4 +249,20 @@ async def test_a_body_within_the_limit_is_served(address: tuple[str, int]) -> No
     status, _, body = await response(reader)
 
     assert (status, orjson.loads(body)) == (200, {"text": text})
+    writer.close()
+
+
+async def test_answers_on_a_kept_alive_connection_are_not_held_back(
+    address: tuple[str, int],
+) -> None:
+    """Without TCP_NODELAY on the server's connections each answer after the first waited
+    for the client's delayed ACK, some 40 ms."""
+    reader, writer = await connect(address)
+    started = time.monotonic()
+    for _ in range(20):
+        writer.write(request("GET", "/health/live"))
+        assert (await response(reader))[0] == 200
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 0.4, f"20 requests on one connection took {elapsed:.2f}s"
     writer.close()
