@@ -13,7 +13,7 @@ from shared.contract.events import (
     INVENTORY_SOURCE,
     MAX_QUANTITY,
     OrderLine,
-    OrderPlacedV1,
+    OrderPlacedV2,
     StockRejectedV1,
     StockReservedV1,
 )
@@ -29,7 +29,7 @@ class SetStock:
     available: int
 
 
-def reserve_stock(events: Sequence[Event[OrderPlacedV1]], uow: InventoryUnitOfWork) -> None:
+def reserve_stock(events: Sequence[Event[OrderPlacedV2]], uow: InventoryUnitOfWork) -> None:
     """Apply a run of OrderPlaced events in order, as if one at a time, with a few
     statements for the whole run: lock the stock rows the run touches (in sku order),
     decide each order against the levels left by the ones before it, write the changes."""
@@ -78,4 +78,4 @@ def set_stock(command: SetStock, uow: InventoryUnitOfWork) -> StockLevel:
     return uow.stock.set_available(command.sku, command.available)
 
 
-HANDLERS: list[Handler[InventoryUnitOfWork, Any]] = [handles(OrderPlacedV1, reserve_stock)]
+HANDLERS: list[Handler[InventoryUnitOfWork, Any]] = [handles(OrderPlacedV2, reserve_stock)]

@@ -9,15 +9,16 @@ from typing import Any
 
 from notification_service.domain.model import Contact, Kind, NewNotification
 from notification_service.unit_of_work import NotificationUnitOfWork
-from shared.contract.events import OrderPlacedV1, StockRejectedV1, StockReservedV1
+from shared.contract.events import OrderPlacedV2, StockRejectedV1, StockReservedV1
 from shared.core.handlers import Event, Handler, handles
 
 
-def order_received(events: Sequence[Event[OrderPlacedV1]], uow: NotificationUnitOfWork) -> None:
+def order_received(events: Sequence[Event[OrderPlacedV2]], uow: NotificationUnitOfWork) -> None:
     orders = [event.data for event in events]
     uow.contacts.remember(Contact(o.order_id, o.customer_id, o.email) for o in orders)
     uow.notifications.add(
-        NewNotification(e.data.order_id, Kind.ORDER_RECEIVED, cause=e.id) for e in events
+        NewNotification(e.data.order_id, Kind.ORDER_RECEIVED, amount=_amount(e.data), cause=e.id)
+        for e in events
     )
     uow.send_when_committed()
 
@@ -39,9 +40,16 @@ def order_rejected(events: Sequence[Event[StockRejectedV1]], uow: NotificationUn
 
 
 ORDER_EVENT_HANDLERS: list[Handler[NotificationUnitOfWork, Any]] = [
-    handles(OrderPlacedV1, order_received)
+    handles(OrderPlacedV2, order_received)
 ]
 INVENTORY_EVENT_HANDLERS: list[Handler[NotificationUnitOfWork, Any]] = [
     handles(StockReservedV1, order_confirmed),
     handles(StockRejectedV1, order_rejected),
 ]
+
+
+def _amount(order: OrderPlacedV2) -> str | None:
+    """What the order costs, as the e-mail says it ("29.97 EUR"), when it is known."""
+    if order.total is None or order.currency is None:
+        return None
+    return f"{order.total} {order.currency}"

@@ -4,6 +4,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -11,12 +12,15 @@ import orjson
 
 from order_service.domain.model import InvalidTransition, Order, OrderLine
 from order_service.unit_of_work import OrderUnitOfWork
-from shared.contract.envelope import CloudEvent, new_event
+from shared.contract.envelope import CloudEvent
 from shared.contract.events import (
     ORDER_SOURCE,
     OrderPlacedV1,
+    OrderPlacedV2,
+    PricedOrderLine,
     StockRejectedV1,
     StockReservedV1,
+    event_of,
 )
 from shared.contract.events import OrderLine as EventLine
 from shared.contract.topology import ORDER_EVENTS
@@ -33,8 +37,9 @@ class IdempotencyConflict(Exception):
 class PlaceOrder:
     customer_id: str
     email: str | None
-    items: list[OrderLine]
+    items: list[OrderLine]  # priced by the entrypoint from the price list
     idempotency_key: str | None = None
+    currency: str | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -50,7 +55,7 @@ class PlaceOrder:
 
 
 def place_orders(
-    commands: Sequence[PlaceOrder], uow: OrderUnitOfWork
+    commands: Sequence[PlaceOrder], uow: OrderUnitOfWork, *, publish_version: int = 2
 ) -> list[tuple[Order, bool] | Exception]:
     """Store orders and their OrderPlaced events in the unit of work, in order.
 
@@ -75,11 +80,12 @@ def place_orders(
             created_at=now,
             idempotency_key=key,
             request_hash=command.fingerprint if key is not None else None,
+            currency=command.currency,
         )
         if key is not None:
             known[key] = order
         created.append(order)
-        uow.publish(order_placed(order), ORDER_EVENTS)
+        uow.publish(order_placed(order, publish_version), ORDER_EVENTS)
         results.append((order, True))
     uow.orders.add_many(created)
     return results
@@ -93,17 +99,35 @@ def _replayed(order: Order, command: PlaceOrder) -> tuple[Order, bool] | Excepti
     return order, False
 
 
-def order_placed(order: Order) -> CloudEvent:
-    return new_event(
-        type=OrderPlacedV1.event_type,
-        source=ORDER_SOURCE,
-        data=OrderPlacedV1(
+def order_placed(order: Order, version: int = 2) -> CloudEvent:
+    """The OrderPlaced event of a new order, in data version `version` (v1 leaves the
+    prices out, for consumers that do not know v2 yet)."""
+    data: OrderPlacedV1 | OrderPlacedV2
+    if version == 1:
+        data = OrderPlacedV1(
             order_id=order.id,
             customer_id=order.customer_id,
             email=order.email,
             items=[EventLine(sku=i.sku, quantity=i.quantity) for i in order.items],
-        ),
-    )
+        )
+    else:
+        total = order.total
+        data = OrderPlacedV2(
+            order_id=order.id,
+            customer_id=order.customer_id,
+            email=order.email,
+            items=[
+                PricedOrderLine(sku=i.sku, quantity=i.quantity, unit_price=_money(i.unit_price))
+                for i in order.items
+            ],
+            currency=order.currency if total is not None else None,
+            total=_money(total),
+        )
+    return event_of(data, source=ORDER_SOURCE)
+
+
+def _money(amount: Decimal | None) -> str | None:
+    return None if amount is None else format(amount, "f")
 
 
 def confirm_orders(events: Sequence[Event[StockReservedV1]], uow: OrderUnitOfWork) -> None:

@@ -46,7 +46,7 @@ class SqlNotificationRepository:
         now = utcnow()
         rows = []
         for new in wanted:
-            subject, body = compose(new.kind, new.order_id, new.detail)
+            subject, body = compose(new.kind, new.order_id, new.detail, new.amount)
             rows.append(
                 {
                     "id": uuid4(),

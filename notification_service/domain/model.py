@@ -40,12 +40,15 @@ def recipient_for(customer_id: str, email: str | None) -> str:
     return email if email else f"customer:{customer_id}"
 
 
-def compose(kind: Kind, order_id: UUID, detail: str | None = None) -> tuple[str, str]:
-    """Subject and text of the message for `kind`."""
+def compose(
+    kind: Kind, order_id: UUID, detail: str | None = None, amount: str | None = None
+) -> tuple[str, str]:
+    """Subject and text of the message for `kind` (with the order's total, when known)."""
     if kind is Kind.ORDER_RECEIVED:
+        total = f" Total: {amount}." if amount else ""
         return (
             f"We received your order {order_id}",
-            f"Thank you! Your order {order_id} is being processed.",
+            f"Thank you! Your order {order_id} is being processed.{total}",
         )
     if kind is Kind.ORDER_CONFIRMED:
         return (
@@ -65,6 +68,7 @@ class NewNotification:
     order_id: UUID
     kind: Kind
     detail: str | None = None
+    amount: str | None = None  # what the order costs ("29.97 EUR"), when it is known
     cause: str | None = None  # the id of the event it answers
 
 

@@ -1,4 +1,5 @@
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -67,7 +68,8 @@ def _to_row(order: Order) -> dict[str, Any]:
         "id": order.id,
         "customer_id": order.customer_id,
         "email": order.email,
-        "items": [{"sku": line.sku, "quantity": line.quantity} for line in order.items],
+        "items": [_line_row(line) for line in order.items],
+        "currency": order.currency,
         "status": order.status.value,
         "rejection_reason": order.rejection_reason,
         "created_at": order.created_at,
@@ -82,7 +84,8 @@ def _from_row(row: Row[Any]) -> Order:
         id=row.id,
         customer_id=row.customer_id,
         email=row.email,
-        items=[OrderLine(item["sku"], item["quantity"]) for item in row.items],
+        items=[_line(item) for item in row.items],
+        currency=row.currency,
         status=OrderStatus(row.status),
         rejection_reason=row.rejection_reason,
         created_at=row.created_at,
@@ -90,3 +93,15 @@ def _from_row(row: Row[Any]) -> Order:
         idempotency_key=row.idempotency_key,
         request_hash=row.request_hash,
     )
+
+
+def _line_row(line: OrderLine) -> dict[str, Any]:
+    row: dict[str, Any] = {"sku": line.sku, "quantity": line.quantity}
+    if line.unit_price is not None:
+        row["unit_price"] = format(line.unit_price, "f")
+    return row
+
+
+def _line(item: dict[str, Any]) -> OrderLine:
+    price = item.get("unit_price")
+    return OrderLine(item["sku"], item["quantity"], Decimal(price) if price is not None else None)

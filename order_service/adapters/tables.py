@@ -19,6 +19,7 @@ orders = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("idempotency_key", String(255), nullable=True, unique=True),
     Column("request_hash", String(64), nullable=True),
+    Column("currency", String(3), nullable=True),
 )
 Index("ix_orders_status_created", orders.c.status, orders.c.created_at)
 Index("ix_orders_created", orders.c.created_at)

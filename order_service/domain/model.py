@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from uuid import UUID, uuid4
 
@@ -20,6 +21,7 @@ class InvalidTransition(Exception):
 class OrderLine:
     sku: str
     quantity: int
+    unit_price: Decimal | None = None  # None: not on the price list
 
 
 @dataclass
@@ -34,6 +36,17 @@ class Order:
     updated_at: datetime | None = None
     idempotency_key: str | None = None
     request_hash: str | None = None
+    currency: str | None = None
+
+    @property
+    def total(self) -> Decimal | None:
+        """What the order costs, when the price of every line is known."""
+        if self.currency is None or any(line.unit_price is None for line in self.items):
+            return None
+        return sum(
+            (line.unit_price * line.quantity for line in self.items if line.unit_price is not None),
+            Decimal(0),
+        )
 
     def __post_init__(self) -> None:
         if self.updated_at is None:

@@ -1,3 +1,5 @@
+import functools
+
 from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError
 
@@ -6,6 +8,7 @@ from order_service.adapters import tables
 from order_service.adapters.unit_of_work import SqlOrderUnitOfWork
 from order_service.adapters.views import OrderViews
 from order_service.config import OrderSettings
+from order_service.domain.pricing import PriceList
 from order_service.entrypoints.api.routes import orders
 from order_service.entrypoints.deps import Intake
 from shared.contract.topology import ORDER_INVENTORY_EVENTS
@@ -15,8 +18,9 @@ from shared.process.runtime import Runtime
 
 
 def create_app(settings: OrderSettings | None = None) -> FastAPI:
+    settings = settings or OrderSettings()
     runtime = Runtime(
-        settings or OrderSettings(),
+        settings,
         tables.metadata,
         unit_of_work=SqlOrderUnitOfWork,
         outbox=tables.outbox,
@@ -24,11 +28,17 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
     )
     # A race on an Idempotency-Key with another instance is retried: the key is then known.
     intake: Intake = GroupCommit(
-        runtime.transactions, handlers.place_orders, retryable=(IntegrityError,)
+        runtime.transactions,
+        functools.partial(handlers.place_orders, publish_version=settings.order_placed_version),
+        retryable=(IntegrityError,),
     )
     runtime.add_background(intake.run)
     return runtime.create_app(
         [orders.router],
         title="Order service",
-        state={"intake": intake, "order_views": OrderViews(runtime.db)},
+        state={
+            "intake": intake,
+            "order_views": OrderViews(runtime.db),
+            "price_list": PriceList.parse(settings.currency, settings.prices),
+        },
     )

@@ -92,6 +92,7 @@ def new_event(
     source: str,
     data: BaseModel,
     dataversion: str = "1",
+    dataschema: str | None = None,
     cause: CloudEvent | None = None,
     id: str | None = None,
 ) -> CloudEvent:
@@ -108,6 +109,7 @@ def new_event(
         correlationid=cause.correlation_id if cause else event_id,
         causationid=cause.id if cause else event_id,
         dataversion=dataversion,
+        dataschema=dataschema,
         data=data.model_dump(mode="json"),
     )
 

@@ -3,12 +3,13 @@ their data. This is the published language between services, not domain logic: e
 rule about what the events *mean* lives in the service that owns it."""
 
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Annotated, ClassVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from shared.contract.envelope import CloudEvent, InvalidMessage, validation_summary
+from shared.contract.envelope import CloudEvent, InvalidMessage, new_event, validation_summary
 
 ORDER_PLACED = "OrderPlaced"
 STOCK_RESERVED = "StockReserved"
@@ -58,6 +59,51 @@ class OrderPlacedV1(EventData):
     items: list[OrderLine] = Field(min_length=1, max_length=MAX_LINES)
 
 
+# Money travels as a decimal string (never a float): up to 15 digits, at most 4 decimals,
+# not negative. A currency is an ISO 4217 code.
+MONEY_PATTERN = r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,4})?$"
+Money = Annotated[str, Field(pattern=MONEY_PATTERN, max_length=20)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+class PricedOrderLine(OrderLine):
+    unit_price: Money | None = None  # None: the producer does not know it
+
+
+class OrderPlacedV2(EventData):
+    """v1 plus prices, so that downstream services can tell the customer what they pay:
+    a unit price per line, and the order's currency and total. A price is None where it is
+    not known (an order upcast from v1, a sku the order service has no price for); then
+    the total is None too. When the total is given, it is the sum of the lines, in
+    `currency`."""
+
+    event_type: ClassVar[str] = ORDER_PLACED
+    version: ClassVar[str] = "2"
+
+    order_id: UUID
+    customer_id: str = Field(min_length=1, max_length=128)
+    email: str | None = None
+    items: list[PricedOrderLine] = Field(min_length=1, max_length=MAX_LINES)
+    currency: Currency | None = None
+    total: Money | None = None
+
+    @model_validator(mode="after")
+    def _total_is_the_sum_of_the_lines(self) -> "OrderPlacedV2":
+        if self.total is None:
+            return self
+        if self.currency is None:
+            raise ValueError("a total needs its currency")
+        prices = [line.unit_price for line in self.items]
+        if any(price is None for price in prices):
+            raise ValueError("a total needs the price of every line")
+        lines = sum(
+            (Decimal(str(line.unit_price)) * line.quantity for line in self.items), Decimal(0)
+        )
+        if Decimal(self.total) != lines:
+            raise ValueError(f"total {self.total} is not the sum of the lines ({lines})")
+        return self
+
+
 class StockReservedV1(EventData):
     event_type: ClassVar[str] = STOCK_RESERVED
 
@@ -97,4 +143,25 @@ class EventSchemas:
             ) from exc
 
 
-SCHEMAS = EventSchemas([OrderPlacedV1, StockReservedV1, StockRejectedV1])
+SCHEMAS = EventSchemas([OrderPlacedV1, OrderPlacedV2, StockReservedV1, StockRejectedV1])
+
+
+def schema_uri(event_type: str, version: str) -> str:
+    """The CloudEvents `dataschema` of (type, version): the producer serves that JSON Schema
+    at GET /schemas/{type}/{version}, and docs/schemas/ holds it too."""
+    return f"urn:rabbit-orders:schema:{event_type}:{version}"
+
+
+def event_of(
+    data: EventData, *, source: str, cause: CloudEvent | None = None, id: str | None = None
+) -> CloudEvent:
+    """The event carrying `data`: its type, data version and schema named by the model."""
+    return new_event(
+        type=data.event_type,
+        source=source,
+        data=data,
+        dataversion=data.version,
+        dataschema=schema_uri(data.event_type, data.version),
+        cause=cause,
+        id=id,
+    )

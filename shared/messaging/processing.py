@@ -32,6 +32,7 @@ from prometheus_client import Counter
 from shared.contract.envelope import CloudEvent, InvalidMessage, decode
 from shared.contract.events import EventSchemas
 from shared.contract.signing import Verifier, authorize
+from shared.contract.upcasting import upcast
 from shared.core.handlers import Event, Handler, Subscription
 from shared.core.uow import Transactions, UnitOfWork
 from shared.messaging import failure_policy
@@ -170,7 +171,9 @@ class BatchProcessor(Generic[UowT]):
             item.handler = self._handlers.get(envelope.type)
             if item.handler is not None:
                 authorize(producer, envelope)
-                item.event = Event(envelope, self._schemas.parse(envelope))
+                # Whatever version came, the handler sees the one it is written for.
+                data = upcast(self._schemas.parse(envelope), item.handler.data)
+                item.event = Event(envelope, data)
         except InvalidMessage as exc:
             item.invalid = exc
         return item

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TypeVar
 from uuid import UUID
 
@@ -39,7 +40,8 @@ from shared.contract.envelope import CloudEvent, decode, new_event
 from shared.contract.events import (
     EventData,
     OrderLine,
-    OrderPlacedV1,
+    OrderPlacedV2,
+    PricedOrderLine,
     StockRejectedV1,
     StockReservedV1,
 )
@@ -303,19 +305,35 @@ def lines(items: Sequence[tuple[str, int]]) -> list[OrderLine]:
     return [OrderLine(sku=sku, quantity=quantity) for sku, quantity in items]
 
 
+def priced_lines(
+    items: Sequence[tuple[str, int]], unit_price: str | None = None
+) -> list[PricedOrderLine]:
+    """The lines of an OrderPlaced v2 (unpriced unless `unit_price` is given)."""
+    return [PricedOrderLine(sku=s, quantity=q, unit_price=unit_price) for s, q in items]
+
+
 def order_placed(
     items: Sequence[tuple[str, int]],
     *,
     order_id: UUID | None = None,
     customer_id: str = "c-42",
     email: str | None = "ada@example.com",
-) -> Event[OrderPlacedV1]:
+    unit_price: str | None = None,
+    currency: str | None = None,
+) -> Event[OrderPlacedV2]:
+    """An OrderPlaced as handlers see it (v2; priced when `unit_price` is given)."""
+    priced = priced_lines(items, unit_price)
+    total = None
+    if unit_price is not None and currency is not None:
+        total = format(sum(Decimal(unit_price) * q for _, q in items), "f")
     return event_of(
-        OrderPlacedV1(
+        OrderPlacedV2(
             order_id=order_id or uuid.uuid4(),
             customer_id=customer_id,
             email=email,
-            items=lines(items),
+            items=priced,
+            currency=currency,
+            total=total,
         )
     )
 

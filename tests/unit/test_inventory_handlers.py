@@ -13,7 +13,7 @@ from shared.contract.events import (
     INVENTORY_SOURCE,
     STOCK_REJECTED,
     STOCK_RESERVED,
-    OrderPlacedV1,
+    OrderPlacedV2,
     StockRejectedV1,
     StockReservedV1,
 )
@@ -24,6 +24,7 @@ from tests.unit.fakes import (
     event_of,
     lines,
     order_placed,
+    priced_lines,
     republished,
     staged,
 )
@@ -210,7 +211,7 @@ def test_an_order_placed_again_in_a_later_transaction_reserves_nothing_more() ->
     ids=["same-event-id", "another-event-id"],
 )
 def test_two_events_for_one_order_in_one_run_make_one_reservation_and_one_outcome(
-    again: Callable[[Event[OrderPlacedV1]], Event[OrderPlacedV1]],
+    again: Callable[[Event[OrderPlacedV2]], Event[OrderPlacedV2]],
 ) -> None:
     uow = FakeInventoryUnitOfWork(StockLevel("A", 10))
     placed = order_placed([("A", 2)])
@@ -233,11 +234,11 @@ def test_each_outcome_goes_to_inventory_events_naming_its_cause(
 ) -> None:
     uow = FakeInventoryUnitOfWork(StockLevel("A", available))
     request = event_of(
-        OrderPlacedV1(order_id=uuid.uuid4(), customer_id="c-1", items=lines([("A", 1)]))
+        OrderPlacedV2(order_id=uuid.uuid4(), customer_id="c-1", items=priced_lines([("A", 1)]))
     )
     # An OrderPlaced that is itself part of a flow: its correlation id is not its id.
     placed = event_of(
-        OrderPlacedV1(order_id=uuid.uuid4(), customer_id="c-1", items=lines([("A", 2)])),
+        OrderPlacedV2(order_id=uuid.uuid4(), customer_id="c-1", items=priced_lines([("A", 2)])),
         cause=request.envelope,
     )
     assert placed.envelope.correlationid != placed.id
@@ -289,5 +290,5 @@ def test_inventory_takes_order_placed_from_its_queue_with_reserve_stock() -> Non
     subscription = Subscription.of(INVENTORY_ORDER_EVENTS, HANDLERS)
 
     assert {t: h.apply for t, h in subscription.handlers.items()} == {
-        OrderPlacedV1.event_type: reserve_stock
+        OrderPlacedV2.event_type: reserve_stock
     }
