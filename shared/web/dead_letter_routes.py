@@ -23,10 +23,26 @@ ON_A_QUEUE = error_responses(404, 422, 503)
 WITH_A_SELECTION = error_responses(404, 503, *JSON_BODY_ERRORS)
 
 
+def _one_of_them(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": [name], "properties": {name: schema}}
+
+
 class SelectionRequest(BaseModel):
     """Which dead letters to act on: by ids, by filter, or all (explicitly)."""
 
-    model_config = ConfigDict(strict=True)
+    # The JSON schema says what the validator below says: at least one of them.
+    model_config = ConfigDict(
+        strict=True,
+        json_schema_extra={
+            "anyOf": [
+                _one_of_them("message_ids", {"type": "array", "minItems": 1}),
+                _one_of_them("event_type", {"type": "string", "minLength": 1}),
+                _one_of_them("error_type", {"type": "string", "minLength": 1}),
+                _one_of_them("reason_contains", {"type": "string", "minLength": 1}),
+                _one_of_them("all", {"const": True}),
+            ]
+        },
+    )
 
     message_ids: list[str] = Field(default_factory=list)
     event_type: str | None = None

@@ -66,12 +66,22 @@ HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "tra
 
 def _allowed_methods(request: Request) -> str:
     """The methods the OpenAPI document gives the request's path (Starlette's own 405 names
-    those of the first route that has the path, not of all)."""
+    those of the first route that has the path, not of all). Of the path templates that
+    match, the most literal ones: `/{queue}/purge`, not `/{queue}/{message_id}`."""
     path = request.scope["path"]
-    methods: set[str] = set()
-    for template, operations in request.app.openapi()["paths"].items():
-        if _template_pattern(template).fullmatch(path):
-            methods |= {m.upper() for m in operations if m in HTTP_METHODS}
+    matching = [
+        (template.count("{"), operations)
+        for template, operations in request.app.openapi()["paths"].items()
+        if _template_pattern(template).fullmatch(path)
+    ]
+    fewest = min((params for params, _ in matching), default=0)
+    methods = {
+        method.upper()
+        for params, operations in matching
+        if params == fewest
+        for method in operations
+        if method in HTTP_METHODS
+    }
     return ", ".join(sorted(methods))
 
 

@@ -315,3 +315,41 @@ def test_the_openapi_document_lists_every_answer_and_who_may_call(
         if status.startswith("4"):
             schema = answer["content"]["application/json"]["schema"]["$ref"]
             assert schema.endswith("/ValidationErrorBody" if status == "422" else "/ErrorBody")
+
+
+async def test_allow_names_the_methods_of_the_most_literal_path_that_matches(
+    apps: dict[str, FastAPI],
+) -> None:
+    """`/admin/dead-letters/{queue}/purge` is also `/{queue}/{message_id}` by its shape."""
+    async with client(apps["inventory"]) as http:
+        purge = await http.options("/admin/dead-letters/q/purge", headers=admin())
+        one = await http.delete("/admin/dead-letters/q/some-id", headers=admin())
+
+    assert_client_error(purge, 405)
+    assert purge.headers["allow"] == "POST"
+    assert one.headers["allow"] == "GET"
+
+
+def test_the_openapi_document_states_the_rules_of_an_order_and_of_a_selection(
+    apps: dict[str, FastAPI],
+) -> None:
+    schemas = apps["order"].openapi()["components"]["schemas"]
+    order = schemas["PlaceOrderRequest"]["properties"]
+    assert order["customer_id"]["pattern"] == r"^[^\x00-\x1f\x7f-\x9f]+$"
+    assert r"\x00-\x1f\x7f-\x9f" in order["email"]["anyOf"][0]["pattern"]
+    line = schemas["OrderLineRequest"]
+    assert line["additionalProperties"] is False
+    assert line["properties"]["quantity"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 10_000,
+        "title": "Quantity",
+    }
+    selection = apps["inventory"].openapi()["components"]["schemas"]["SelectionRequest"]
+    assert [next(iter(branch["required"])) for branch in selection["anyOf"]] == [
+        "message_ids",
+        "event_type",
+        "error_type",
+        "reason_contains",
+        "all",
+    ]

@@ -36,7 +36,15 @@ def _no_control_characters(value: object) -> object:
     return value
 
 
-PlainText = Annotated[str, BeforeValidator(_no_control_characters)]
+# The constraints first, so that the JSON schema shows them; the validator runs first.
+CustomerId = Annotated[
+    str,
+    Field(min_length=1, max_length=128, pattern=NO_CONTROLS),
+    BeforeValidator(_no_control_characters),
+]
+Email = Annotated[
+    str, Field(max_length=254, pattern=EMAIL_PATTERN), BeforeValidator(_no_control_characters)
+]
 
 
 class OrderLineRequest(BaseModel):
@@ -51,8 +59,8 @@ class PlaceOrderRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    customer_id: PlainText = Field(min_length=1, max_length=128, pattern=NO_CONTROLS)
-    email: PlainText | None = Field(default=None, max_length=254, pattern=EMAIL_PATTERN)
+    customer_id: CustomerId
+    email: Email | None = None
     items: list[OrderLineRequest] = Field(
         min_length=1,
         max_length=contracts.MAX_LINES,
