@@ -1,4 +1,4 @@
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -14,4 +14,4 @@ class OrderSettings(ServiceSettings):
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     # The OrderPlaced data version published: 2 (with prices) by default; 1 for the window
     # of a rolling upgrade in which consumers that know only v1 still run.
-    order_placed_version: Literal[1, 2] = 2
+    order_placed_version: int = Field(default=2, ge=1, le=2)

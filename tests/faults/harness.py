@@ -4,6 +4,7 @@ accepted order. Lost and duplicated must both be zero."""
 
 import asyncio
 import random
+import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -41,6 +42,7 @@ class Order:
     id: str
     items: list[dict[str, Any]]
     expected: str
+    accepted_at: float = field(default_factory=time.monotonic)  # when it got its 202
 
 
 @dataclass
@@ -80,8 +82,10 @@ class System:
         *,
         env: dict[str, str] | None = None,
         modules: dict[str, str] | None = None,
+        service_env: dict[str, dict[str, str]] | None = None,
     ) -> None:
         self.broker_url = broker_url
+        self._service_env = service_env or {}
         self._database_urls = database_urls
         self._log_dir = log_dir
         self._env = {**FAST_RECOVERY, **(env or {})}
@@ -90,10 +94,20 @@ class System:
         self.orders: list[Order] = []
         self.http = httpx.AsyncClient(timeout=15)
 
-    def spawn(self, name: str, module: str | None = None) -> ServiceProcess:
+    def spawn(
+        self, name: str, module: str | None = None, env: dict[str, str] | None = None
+    ) -> ServiceProcess:
+        """Start another process of service `name` (a replacement, a replica, an upgrade),
+        with `env` on top of the system's settings."""
         process = ServiceProcess(
             name,
-            {"AMQP_URL": self.broker_url, "DATABASE_URL": self._database_urls[name], **self._env},
+            {
+                "AMQP_URL": self.broker_url,
+                "DATABASE_URL": self._database_urls[name],
+                **self._env,
+                **self._service_env.get(name, {}),
+                **(env or {}),
+            },
             self._log_dir,
             module=module or self._modules.get(name),
         ).start()
@@ -179,16 +193,16 @@ class System:
         """POST like a careful client: with an Idempotency-Key, retried on a network error
         (the same key makes a retry safe: it returns the order already placed)."""
         key = str(uuid.uuid4())
-        for attempt in range(4):
+        for attempt in range(20):  # a service being replaced may refuse for a moment
             try:
                 response = await self.http.post(
                     f"{self.url('order')}/orders", json=body, headers={"Idempotency-Key": key}
                 )
                 break
             except httpx.TransportError:
-                if attempt == 3:
+                if attempt == 19:
                     raise
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.25)
         assert response.status_code == 202, response.text
         return response
 

@@ -4,15 +4,12 @@ processes; the same when the order waited in the outbox while the broker was awa
 retried message shows each attempt, a dead-lettered one an error with its reason."""
 
 import asyncio
-import email
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import MetaData
@@ -27,32 +24,19 @@ from shared.process.runtime import Runtime
 from shared.telemetry.tracing import Tracing, headers_of
 from tests import factories
 from tests.support.broker import BrokerProbe
+from tests.support.mail import Mailbox, mail_server
 from tests.support.otlp import ReceivedSpan, Receiver, otlp_receiver
 from tests.support.polling import eventually
-from tests.support.processes import ServiceProcess, free_port, stop_all
+from tests.support.processes import ServiceProcess, stop_all
 from tests.support.proxy import TcpProxy
 
 PRODUCER, CONSUMER, SERVER, CLIENT = 4, 5, 2, 3  # OTLP span kinds
 
 
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-
 @pytest.fixture
 def mailbox() -> Iterator[tuple[int, Mailbox]]:
-    port, box = free_port(), Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield port, box
-    finally:
-        controller.stop()
+    with mail_server() as server:
+        yield server
 
 
 @dataclass

@@ -124,3 +124,22 @@ def test_environment_names_are_case_insensitive(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("amqp_url", "amqp://u:p@rabbit:5672/orders")
 
     assert OrderSettings().amqp_url == "amqp://u:p@rabbit:5672/orders"
+
+
+@pytest.mark.parametrize(("value", "version"), [("1", 1), ("2", 2)])
+def test_the_order_placed_version_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, value: str, version: int
+) -> None:
+    monkeypatch.setenv("ORDER_PLACED_VERSION", value)
+
+    assert OrderSettings().order_placed_version == version
+
+
+@pytest.mark.parametrize("value", ["0", "3", "two"])
+def test_an_order_placed_version_nobody_knows_is_refused(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("ORDER_PLACED_VERSION", value)
+
+    with pytest.raises(ValidationError):
+        OrderSettings()

@@ -9,7 +9,7 @@ from pydantic_core import PydanticCustomError
 
 from order_service import handlers
 from order_service.domain.model import Order, OrderLine, OrderStatus
-from order_service.entrypoints.deps import IntakeDep, OrderViewsDep
+from order_service.entrypoints.deps import IntakeDep, OrderViewsDep, PriceListDep
 from shared.contract import events as contracts
 from shared.web.admin_auth import require_admin
 from shared.web.errors import error_responses
@@ -85,19 +85,31 @@ class OrderResponse(BaseModel):
     status: OrderStatus
     customer_id: str
     email: str | None
-    items: list[contracts.OrderLine]
+    items: list[contracts.PricedOrderLine]
+    currency: str | None
+    total: str | None  # when every line has a price
     rejection_reason: str | None
     created_at: datetime
     updated_at: datetime
 
     @classmethod
     def of(cls, order: Order) -> "OrderResponse":
+        total = order.total
         return cls(
             id=order.id,
             status=order.status,
             customer_id=order.customer_id,
             email=order.email,
-            items=[contracts.OrderLine(sku=i.sku, quantity=i.quantity) for i in order.items],
+            items=[
+                contracts.PricedOrderLine(
+                    sku=i.sku,
+                    quantity=i.quantity,
+                    unit_price=None if i.unit_price is None else format(i.unit_price, "f"),
+                )
+                for i in order.items
+            ],
+            currency=order.currency,
+            total=None if total is None else format(total, "f"),
             rejection_reason=order.rejection_reason,
             created_at=order.created_at,
             updated_at=order.updated_at or order.created_at,
@@ -114,14 +126,16 @@ class OrderResponse(BaseModel):
 async def place_order(
     body: PlaceOrderRequest,
     intake: IntakeDep,
+    prices: PriceListDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
 ) -> OrderResponse:
     command = handlers.PlaceOrder(
         customer_id=body.customer_id,
         email=body.email,
-        items=[OrderLine(line.sku, line.quantity) for line in body.items],
+        items=prices.priced(OrderLine(line.sku, line.quantity) for line in body.items),
         idempotency_key=idempotency_key,
+        currency=prices.currency,
     )
     try:
         order, created = await intake.submit(command)
