@@ -8,7 +8,6 @@ from typing import Any
 
 from inventory_service.domain.model import Line, Reservation, Reserved, StockLevel, reserve
 from inventory_service.unit_of_work import InventoryUnitOfWork
-from shared.contract.envelope import new_event
 from shared.contract.events import (
     INVENTORY_SOURCE,
     MAX_QUANTITY,
@@ -16,6 +15,7 @@ from shared.contract.events import (
     OrderPlacedV2,
     StockRejectedV1,
     StockReservedV1,
+    event_of,
 )
 from shared.contract.topology import INVENTORY_EVENTS
 from shared.core.handlers import Event, Handler, handles
@@ -64,12 +64,7 @@ def reserve_stock(events: Sequence[Event[OrderPlacedV2]], uow: InventoryUnitOfWo
                 Reservation(order.order_id, "REJECTED", outcome.lines, event.id, outcome.reason)
             )
             data = StockRejectedV1(order_id=order.order_id, items=items, reason=outcome.reason)
-        uow.publish(
-            new_event(
-                type=data.event_type, source=INVENTORY_SOURCE, data=data, cause=event.envelope
-            ),
-            INVENTORY_EVENTS,
-        )
+        uow.publish(event_of(data, source=INVENTORY_SOURCE, cause=event.envelope), INVENTORY_EVENTS)
     uow.stock.save(changed.values())
     uow.reservations.add(reservations)
 

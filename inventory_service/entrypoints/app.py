@@ -9,6 +9,7 @@ from inventory_service.entrypoints.api.routes import stock
 from shared.contract.topology import INVENTORY_ORDER_EVENTS
 from shared.core.handlers import Subscription
 from shared.process.runtime import Runtime
+from shared.web.schema_routes import schema_router
 
 
 def create_app(settings: InventorySettings | None = None) -> FastAPI:
@@ -20,7 +21,7 @@ def create_app(settings: InventorySettings | None = None) -> FastAPI:
         subscriptions=[Subscription.of(INVENTORY_ORDER_EVENTS, handlers.HANDLERS)],
     )
     return runtime.create_app(
-        [stock.router],
+        [stock.router, schema_router("inventory")],
         title="Inventory service",
         state={"stock_views": StockViews(runtime.db), "transactions": runtime.transactions},
     )

@@ -15,6 +15,7 @@ from shared.contract.topology import ORDER_INVENTORY_EVENTS
 from shared.core.group_commit import GroupCommit
 from shared.core.handlers import Subscription
 from shared.process.runtime import Runtime
+from shared.web.schema_routes import schema_router
 
 
 def create_app(settings: OrderSettings | None = None) -> FastAPI:
@@ -34,7 +35,7 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
     )
     runtime.add_background(intake.run)
     return runtime.create_app(
-        [orders.router],
+        [orders.router, schema_router("order")],
         title="Order service",
         state={
             "intake": intake,

@@ -125,6 +125,10 @@ class EventSchemas:
     def __init__(self, models: Iterable[type[EventData]]) -> None:
         self._models = {(model.event_type, model.version): model for model in models}
 
+    def models(self) -> list[type[EventData]]:
+        """Every model, by event type then version."""
+        return sorted(self._models.values(), key=lambda m: (m.event_type, int(m.version)))
+
     def knows(self, event_type: str) -> bool:
         return any(known == event_type for known, _ in self._models)
 
