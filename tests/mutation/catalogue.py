@@ -148,6 +148,17 @@ CATALOGUE: tuple[Mutation, ...] = (
             "test_a_consumer_holds_no_more_unacknowledged_deliveries_than_its_prefetch",
         ),
     ),
+    Mutation(
+        id="stop-acks-what-it-had-not-started",
+        guarantee="a stopping consumer gives back the deliveries it had not started",
+        file="shared/messaging/consumer.py",
+        find="await settle(self._buffer.get_nowait(), ack=False)",
+        replace="await settle(self._buffer.get_nowait(), ack=True)",
+        tests=(
+            "tests/integration/test_consumer_shutdown.py::"
+            "test_a_stopping_consumer_gives_back_the_deliveries_it_had_not_started",
+        ),
+    ),
     # --- retries and dead letters --------------------------------------------------------
     Mutation(
         id="retry-counter-stuck",
@@ -262,6 +273,23 @@ CATALOGUE: tuple[Mutation, ...] = (
         replace="await target.publish(message, routing_key, mandatory=False)",
         tests=(f"{PUBLISHING}::test_an_event_no_queue_takes_is_refused_and_stays_in_the_outbox",),
         quick=True,
+    ),
+    Mutation(
+        id="publisher-confirms-off",
+        guarantee="an event counts as published only once the broker confirms it",
+        file="shared/messaging/broker.py",
+        find="connection.channel(publisher_confirms=True, on_return_raises=True)",
+        # (aio-pika refuses on_return_raises without confirms: both go.)
+        replace="connection.channel(publisher_confirms=False, on_return_raises=False)",
+        tests=(f"{PUBLISHING}::test_an_event_no_queue_takes_is_refused_and_stays_in_the_outbox",),
+    ),
+    Mutation(
+        id="returned-event-not-an-error",
+        guarantee="an event the broker returns (no queue took it) is an error, not a success",
+        file="shared/messaging/broker.py",
+        find="connection.channel(publisher_confirms=True, on_return_raises=True)",
+        replace="connection.channel(publisher_confirms=True, on_return_raises=False)",
+        tests=(f"{PUBLISHING}::test_an_event_no_queue_takes_is_refused_and_stays_in_the_outbox",),
     ),
     Mutation(
         id="event-not-persistent",
@@ -608,6 +636,17 @@ CATALOGUE: tuple[Mutation, ...] = (
         tests=(f"{DLQ_TOOLS}::test_the_command_line_lists_shows_and_replays_dead_letters",),
     ),
     # --- notifications -------------------------------------------------------------------
+    Mutation(
+        id="sent-notification-not-marked",
+        guarantee="a notification is sent once: marked sent right after the channel took it",
+        file="notification_service/adapters/repository.py",
+        find="                status=Status.SENT.value,\n",
+        replace="                status=Status.PENDING.value,\n",
+        tests=(
+            "tests/integration/test_email.py::"
+            "test_each_notification_is_mailed_once_with_a_stable_message_id",
+        ),
+    ),
     Mutation(
         id="sent-before-commit",
         guarantee="a notification is sent only once the transaction recording it committed",
