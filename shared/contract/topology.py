@@ -82,3 +82,36 @@ QUEUES = (
 
 def milliseconds(seconds: float) -> int:
     return round(seconds * 1000)
+
+
+# The event log: a stream bound to every exchange, so it holds every event the system
+# publishes, in order, for as long as its retention keeps it. Unlike a work queue, reading
+# it removes nothing: each reader keeps its own offset and may start again from the first.
+AUDIT_EVENTS = "audit.events"
+# Retention unless settings say otherwise (AUDIT_STREAM_MAX_AGE, AUDIT_STREAM_MAX_LENGTH_BYTES):
+# whichever is reached first drops the oldest segments.
+DEFAULT_STREAM_MAX_AGE = "7D"
+DEFAULT_STREAM_MAX_LENGTH_BYTES = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """A durable stream (`x-queue-type: stream`) bound to fanout exchanges. Its arguments are
+    part of the topology: every declaration must give the same ones, or the broker refuses
+    it (PRECONDITION_FAILED)."""
+
+    name: str
+    exchanges: tuple[str, ...]
+    max_age: str = DEFAULT_STREAM_MAX_AGE  # a number and a unit: Y, M, D, h, m or s
+    max_length_bytes: int = DEFAULT_STREAM_MAX_LENGTH_BYTES
+
+    def arguments(self) -> dict[str, Any]:
+        return {
+            "x-queue-type": "stream",
+            "x-max-age": self.max_age,
+            "x-max-length-bytes": self.max_length_bytes,
+        }
+
+
+AUDIT_STREAM = StreamSpec(AUDIT_EVENTS, EXCHANGES)
+STREAMS = (AUDIT_STREAM,)

@@ -34,12 +34,14 @@ class Broker:
         name: str,
         retry_delays: Iterable[float],
         extra_queues: Iterable[topology.QueueSpec] = (),
+        streams: Iterable[topology.StreamSpec] = topology.STREAMS,
         publish_timeout: float = 30.0,
         declare_topology: bool = True,
     ) -> None:
         self._url = url
         self._declare_topology = declare_topology
         self._queues = tuple(dict.fromkeys((*topology.QUEUES, *extra_queues)))
+        self._streams = tuple(streams)
         self._name = f"{name}@{socket.gethostname()}:{os.getpid()}"
         self._retry_delays = tuple(retry_delays)
         self._publish_timeout = publish_timeout
@@ -108,7 +110,12 @@ class Broker:
                 await connection.connect(timeout=10)
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
                 prepare = declare if self._declare_topology else check
-                await prepare(channel, retry_delays=self._retry_delays, queues=self._queues)
+                await prepare(
+                    channel,
+                    retry_delays=self._retry_delays,
+                    queues=self._queues,
+                    streams=self._streams,
+                )
             except BaseException as exc:
                 await bounded(connection.close(), 5, "close an unfinished broker connection")
                 if not isinstance(exc, Exception):

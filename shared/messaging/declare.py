@@ -1,12 +1,13 @@
 """Declares the contract's topology (`shared.contract.topology`) on a channel, or checks
-that it is there."""
+that it is there: exchanges, work queues with their dead-letter and retry queues, and the
+streams (the event log) bound to their exchanges."""
 
 from collections.abc import Iterable
 
 import aio_pika
 from aio_pika.abc import AbstractChannel
 
-from shared.contract.topology import EXCHANGES, QUEUES, QUORUM, QueueSpec
+from shared.contract.topology import EXCHANGES, QUEUES, QUORUM, STREAMS, QueueSpec, StreamSpec
 
 
 async def declare(
@@ -15,9 +16,11 @@ async def declare(
     retry_delays: Iterable[float],
     exchanges: Iterable[str] = EXCHANGES,
     queues: Iterable[QueueSpec] = QUEUES,
+    streams: Iterable[StreamSpec] = STREAMS,
 ) -> None:
-    """Declare exchanges, work queues, their bindings, retry queues and dead-letter queues.
-    Safe to run any number of times, from any number of processes."""
+    """Declare exchanges, work queues, their bindings, retry queues and dead-letter queues,
+    and the streams. Safe to run any number of times, from any number of processes, as long
+    as each gives a stream the same retention (the broker refuses any other)."""
     delays = tuple(retry_delays)
     for name in exchanges:
         await channel.declare_exchange(name, aio_pika.ExchangeType.FANOUT, durable=True)
@@ -33,6 +36,12 @@ async def declare(
             await channel.declare_queue(
                 spec.retry_queue(delay), durable=True, arguments=spec.retry_arguments(delay)
             )
+    for stream in streams:
+        declared = await channel.declare_queue(
+            stream.name, durable=True, arguments=stream.arguments()
+        )
+        for exchange in stream.exchanges:
+            await declared.bind(exchange)
 
 
 async def check(
@@ -41,6 +50,7 @@ async def check(
     retry_delays: Iterable[float],
     exchanges: Iterable[str] = EXCHANGES,
     queues: Iterable[QueueSpec] = QUEUES,
+    streams: Iterable[StreamSpec] = STREAMS,
 ) -> None:
     """Check that every part `declare` makes is there, changing nothing: passive
     declarations, which need no permission. For a broker user allowed to configure only its
@@ -52,3 +62,5 @@ async def check(
     for spec in specs:
         for name in (spec.name, spec.dead_letter_queue, *map(spec.retry_queue, delays)):
             await channel.declare_queue(name, passive=True)
+    for stream in streams:
+        await channel.declare_queue(stream.name, passive=True)

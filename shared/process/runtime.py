@@ -62,6 +62,7 @@ class Runtime(Generic[UowT]):
             name=app_id,
             retry_delays=settings.retry_delays,
             extra_queues=[s.queue for s in subscriptions],
+            streams=settings.streams,
             declare_topology=settings.declare_topology,
         )
         self.outbox: OutboxStore | None = None
@@ -112,12 +113,18 @@ class Runtime(Generic[UowT]):
             is_ready=lambda: self.broker.is_ready,
         )
         self._background: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._readiness_checks: dict[str, Callable[[], bool]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._consumers_started = False
 
     def add_background(self, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run `job()` for the life of the process (started with the runtime)."""
         self._background.append(job)
+
+    def add_readiness_check(self, name: str, check: Callable[[], bool]) -> None:
+        """`GET /health/ready` is 503 unless `check()` is true (a worker the service cannot
+        do without, such as a stream reader)."""
+        self._readiness_checks[name] = check
 
     def create_app(
         self, routers: Sequence[APIRouter], *, title: str, state: dict[str, Any] | None = None
@@ -191,6 +198,7 @@ class Runtime(Generic[UowT]):
             checks["consumers"] = self._consumers_started and all(
                 c.is_running for c in self.consumers
             )
+        checks |= {name: check() for name, check in self._readiness_checks.items()}
         return checks
 
     async def _start_consumers(self) -> None:

@@ -1,9 +1,12 @@
+import dataclasses
 import math
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.contract import topology
 
 
 class ServiceSettings(BaseSettings):
@@ -24,6 +27,15 @@ class ServiceSettings(BaseSettings):
     # allowed to configure nothing but its own work queues (compose: the broker's definitions
     # declare the topology before any service starts).
     declare_topology: bool = True
+    # The event log's retention (shared.contract.topology.AUDIT_STREAM): part of the topology
+    # every service declares, so every service must be given the same values (the broker
+    # refuses a stream declared again with other arguments).
+    audit_stream_max_age: str = Field(
+        default=topology.DEFAULT_STREAM_MAX_AGE, pattern=r"^[1-9][0-9]{0,5}[YMDhms]$"
+    )
+    audit_stream_max_length_bytes: int = Field(
+        default=topology.DEFAULT_STREAM_MAX_LENGTH_BYTES, ge=1_000_000
+    )
     database_url: str | None = None
     var_dir: Path = Path("var")
 
@@ -94,6 +106,17 @@ class ServiceSettings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.var_dir / f'{self.service_name}.db'}"
+
+    @property
+    def streams(self) -> tuple[topology.StreamSpec, ...]:
+        """The topology's streams, with the retention these settings give."""
+        return (
+            dataclasses.replace(
+                topology.AUDIT_STREAM,
+                max_age=self.audit_stream_max_age,
+                max_length_bytes=self.audit_stream_max_length_bytes,
+            ),
+        )
 
     @property
     def max_attempts(self) -> int:

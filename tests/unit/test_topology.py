@@ -1,16 +1,20 @@
-from typing import Any
+from typing import Any, ClassVar
 
 import aio_pika
 import pytest
+from pydantic import ValidationError
 
 from shared.contract.topology import (
+    AUDIT_STREAM,
     DELIVERY_LIMIT,
     INVENTORY_EVENTS,
     ORDER_EVENTS,
     QUEUES,
+    STREAMS,
     QueueSpec,
 )
 from shared.messaging.declare import declare
+from shared.process.settings import ServiceSettings
 
 WORK = QueueSpec("inventory.order-events", ORDER_EVENTS)
 
@@ -122,7 +126,41 @@ async def test_declare_binds_each_dead_letter_queue_to_its_dead_letter_exchange(
 
 
 async def test_declare_binds_nothing_else(declared: RecordingChannel) -> None:
-    assert len(declared.bindings) == 2 * len(QUEUES)
+    assert len(declared.bindings) == 2 * len(QUEUES) + 2  # and the stream, to both exchanges
+
+
+async def test_the_event_log_is_a_stream_bound_to_every_exchange_with_its_retention(
+    declared: RecordingChannel,
+) -> None:
+    assert AUDIT_STREAM.name == "audit.events"
+    assert {("order.events", "audit.events"), ("inventory.events", "audit.events")} <= (
+        declared.bindings
+    )
+    assert declared.queues["audit.events"] == {
+        "durable": True,
+        "arguments": {
+            "x-queue-type": "stream",
+            "x-max-age": "7D",
+            "x-max-length-bytes": 1_000_000_000,
+        },
+    }
+
+
+def test_the_stream_retention_comes_from_settings() -> None:
+    class Settings(ServiceSettings):
+        service_name: ClassVar[str] = "any"
+        default_port: ClassVar[int] = 1
+
+    settings = Settings(audit_stream_max_age="36h", audit_stream_max_length_bytes=5_000_000)
+    (stream,) = settings.streams
+    assert stream.arguments() == {
+        "x-queue-type": "stream",
+        "x-max-age": "36h",
+        "x-max-length-bytes": 5_000_000,
+    }
+    assert stream.exchanges == ("order.events", "inventory.events")
+    with pytest.raises(ValidationError):
+        Settings(audit_stream_max_age="7 days")
 
 
 async def test_declare_makes_every_exchange_a_durable_fanout(declared: RecordingChannel) -> None:
@@ -147,4 +185,4 @@ async def test_declare_makes_work_retry_and_dead_letter_queues_durable(
                 "durable": True,
                 "arguments": spec.retry_arguments(delay),
             }
-    assert len(declared.queues) == len(QUEUES) * 4
+    assert len(declared.queues) == len(QUEUES) * 4 + len(STREAMS)

@@ -3,7 +3,7 @@ passively, which needs no broker permission, and changes nothing."""
 
 from typing import Any
 
-from shared.contract.topology import EXCHANGES, QUEUES
+from shared.contract.topology import EXCHANGES, QUEUES, STREAMS
 from shared.messaging.declare import check
 
 
@@ -30,7 +30,7 @@ async def test_check_looks_up_every_part_declare_makes_and_declares_nothing() ->
         name
         for spec in QUEUES
         for name in (spec.name, spec.dead_letter_queue, spec.retry_queue(1), spec.retry_queue(5))
-    }
+    } | {stream.name for stream in STREAMS}
     assert sorted(channel.looked_up) == sorted(
         [("exchange", name) for name in exchanges] + [("queue", name) for name in queues]
     )
