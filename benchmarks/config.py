@@ -22,6 +22,7 @@ class BenchConfig:
     warmup_orders: int = 200
     saturation_orders: int = 3_000
     rate: float = 100.0
+    rates: tuple[float, ...] = (50.0, 100.0)  # the fixed rates CPU per order is read at
     rate_seconds: float = 15.0
     skus: int = 50
     calibration_requests: int = 10_000
@@ -43,6 +44,7 @@ class BenchConfig:
             warmup_orders=20,
             saturation_orders=150,
             rate=50.0,
+            rates=(50.0,),
             rate_seconds=2.0,
             calibration_requests=500,
             drain_messages=500,

@@ -66,7 +66,9 @@ async def _fill(url: str, cfg: BenchConfig) -> float:
     async with connection:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await declare(channel, retry_delays=RETRY_DELAYS)
-        await declare(channel, retry_delays=RETRY_DELAYS, exchanges=[], queues=[RAW, FASTSTREAM])
+        await declare(
+            channel, retry_delays=RETRY_DELAYS, exchanges=[], queues=[RAW, FASTSTREAM], streams=()
+        )
         # Only the drained queues take these events; the notification service is not here.
         await channel.queue_delete(
             topology.NOTIFICATION_ORDER_EVENTS.name, if_unused=False, if_empty=False

@@ -36,14 +36,22 @@ async def run_e2e(cfg: BenchConfig, workdir: Path, monitor: Monitor) -> dict[str
             await seed_stock(services["inventory"].url, cfg.skus)
             system = System(cfg, workdir, services, monitor)
             warmup = await system.place("warmup", cfg.warmup_orders, rate=None)
-            at_rate = await system.place("rate", cfg.rate_orders, rate=cfg.rate)
+            at_rates = {
+                f"{rate:g}": await system.place(
+                    f"rate-{rate:g}", round(rate * cfg.rate_seconds), rate=rate
+                )
+                for rate in cfg.rates
+            }
+            at_rate = at_rates.get(f"{cfg.rate:g}") or await system.place(
+                "rate", cfg.rate_orders, rate=cfg.rate
+            )
             async with profiled(
                 cfg.py_spy, services["order"].pid, cfg.output_dir, "order-saturation"
             ):
                 saturation = await system.place("saturation", cfg.saturation_orders, rate=None)
             for name in SERVICES:
                 monitor.forget(name)
-    return {"warmup": warmup, "rate": at_rate, "saturation": saturation}
+    return {"warmup": warmup, "rate": at_rate, "rates": at_rates, "saturation": saturation}
 
 
 async def calibrate_loadgen(cfg: BenchConfig, workdir: Path) -> dict[str, Any]:
@@ -54,7 +62,7 @@ async def calibrate_loadgen(cfg: BenchConfig, workdir: Path) -> dict[str, Any]:
     )
     async with running(server):
         await server.start().wait_ready()
-        result = await _load(
+        result = await load_orders(
             workdir, "calibration", f"http://127.0.0.1:{port}", cfg, cfg.calibration_requests
         )
     ok = sum(1 for record in result["records"] if record[2] == 202)
@@ -83,7 +91,7 @@ class System:
 
     async def place(self, tag: str, count: int, *, rate: float | None) -> dict[str, Any]:
         mark = self.monitor.mark()
-        load = await _load(
+        load = await load_orders(
             self.workdir, tag, self.services["order"].url, self.cfg, count, rate, self.sent
         )
         self.sent += count
@@ -181,7 +189,7 @@ async def seed_stock(inventory_url: str, skus: int) -> None:
                 response.raise_for_status()
 
 
-async def _load(
+async def load_orders(
     workdir: Path,
     tag: str,
     url: str,

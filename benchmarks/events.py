@@ -1,12 +1,13 @@
 """Orders and OrderPlaced events as the benchmark sends them, built with the contract."""
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import aio_pika
 
 from shared.contract import events as contracts
-from shared.contract.envelope import new_event
+from shared.contract.events import event_of
 from shared.contract.outbound import OutboundMessage
 from shared.messaging.broker import amqp_message
 from tests.support import keys
@@ -29,17 +30,36 @@ def order_placed(n: int, skus: int) -> aio_pika.Message:
     """What the order service would publish for order `n`: a persistent CloudEvent, signed
     with the run's order key (the services under test trust it: tests.support.keys)."""
     body = order_body(n, skus)
-    event = new_event(
-        type=contracts.ORDER_PLACED,
-        source=contracts.ORDER_SOURCE,
-        data=contracts.OrderPlacedV1(
+    event = event_of(
+        contracts.OrderPlacedV2(
             order_id=uuid.uuid4(),
             customer_id=body["customer_id"],
             email=body["email"],
-            items=[contracts.OrderLine(**line) for line in body["items"]],
+            items=[contracts.PricedOrderLine(**line, unit_price="9.99") for line in body["items"]],
+            currency="EUR",
+            total=_total(body["items"]),
         ),
+        source=contracts.ORDER_SOURCE,
     )
     message = OutboundMessage.of(event, "")
     return amqp_message(
         message.with_headers(keys.signed(message.body, "order")), app_id="benchmarks"
+    )
+
+
+def _total(items: list[dict[str, Any]]) -> str:
+    return format(sum(Decimal("9.99") * line["quantity"] for line in items), "f")
+
+
+def stock_reserved() -> aio_pika.Message:
+    """What the inventory service publishes for a reserved order: a signed CloudEvent."""
+    event = event_of(
+        contracts.StockReservedV1(
+            order_id=uuid.uuid4(), items=[contracts.OrderLine(sku=sku(0), quantity=1)]
+        ),
+        source=contracts.INVENTORY_SOURCE,
+    )
+    message = OutboundMessage.of(event, "")
+    return amqp_message(
+        message.with_headers(keys.signed(message.body, "inventory")), app_id="benchmarks"
     )

@@ -19,6 +19,7 @@ from benchmarks import report
 from benchmarks.config import BenchConfig
 from benchmarks.drain import run_drain
 from benchmarks.e2e import calibrate_loadgen, run_e2e
+from benchmarks.floor import run_floor
 from benchmarks.footprint import Monitor
 from benchmarks.pipeline import run_pipeline
 from benchmarks.procs import broker_disruptions
@@ -47,7 +48,9 @@ async def run(cfg: BenchConfig) -> dict[str, Any]:
             pipeline = await run_pipeline(cfg, workdir, monitor)
             _step("load generator against a trivial server", started)
             calibration = await calibrate_loadgen(cfg, workdir)
-            _step("end to end over HTTP (warm-up, fixed rate, saturation)", started)
+            _step("the floor: bare aio-pika doing each service's broker work", started)
+            floor = await run_floor(cfg, workdir, monitor)
+            _step("end to end over HTTP (warm-up, fixed rates, saturation)", started)
             e2e = await run_e2e(cfg, workdir, monitor)
             _step("consumer drain (raw, FastStream, inventory service)", started)
             drain = await run_drain(cfg, workdir, monitor)
@@ -63,7 +66,7 @@ async def run(cfg: BenchConfig) -> dict[str, Any]:
         print(f"the broker connection was lost (see {', '.join(lost)} in {workdir})")
     else:
         shutil.rmtree(workdir, ignore_errors=True)
-    return report.assemble(pipeline, calibration, e2e, drain, monitor.peak_rss_mb, context)
+    return report.assemble(pipeline, calibration, floor, e2e, drain, monitor.peak_rss_mb, context)
 
 
 def machine() -> dict[str, Any]:

@@ -45,7 +45,7 @@ async def _declare(url: str) -> None:
     connection = await aio_pika.connect(url)
     async with connection:
         channel = await connection.channel()
-        await declare(channel, retry_delays=(), exchanges=[EXCHANGE], queues=QUEUES)
+        await declare(channel, retry_delays=(), exchanges=[EXCHANGE], queues=QUEUES, streams=())
 
 
 async def _round(

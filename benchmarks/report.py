@@ -9,8 +9,9 @@ from typing import Any
 import orjson
 
 RSS_LIMIT_MB = 150.0
-P99_LIMIT_MS = 50.0
-E2E_RATIO_TARGET = 0.5
+P99_LIMIT_MS = 25.0
+CPU_VS_FLOOR_LIMIT = 1.5
+BROKER_LIMIT_TARGET = 0.8
 FLAT_GROWTH = 0.10  # "flat": RSS grows by less than this from 25% to 100% of the drain
 
 
@@ -25,6 +26,7 @@ class Target:
 def assemble(
     pipeline: dict[str, Any],
     calibration: dict[str, Any],
+    floor: dict[str, Any],
     e2e: dict[str, Any],
     drain: dict[str, Any],
     peak_rss_mb: dict[str, float],
@@ -32,7 +34,20 @@ def assemble(
 ) -> dict[str, Any]:
     raw = pipeline["events_per_s"]
     saturation, at_rate = e2e["saturation"], e2e["rate"]
+    at_rates = {rate: phase["cpu_ms_per_order"] for rate, phase in e2e["rates"].items()}
+    floors = {rate: floor[rate]["cpu_ms_per_order"] for rate in at_rates if rate in floor}
+    for costs in (*at_rates.values(), *floors.values()):
+        costs["total"] = round(sum(v for k, v in costs.items() if k != "total"), 3)
     results: dict[str, Any] = {
+        "cpu_ms_per_order_at_rate": at_rates,
+        "cpu_ms_per_order_floor": floors,
+        "cpu_vs_floor": {
+            rate: {name: _ratio(cost, floors[rate][name]) for name, cost in costs.items()}
+            for rate, costs in at_rates.items()
+            if rate in floors
+        },
+        # An order is two broker events: half the raw pipeline's rate is the broker's limit.
+        "broker_limit_ratio": _ratio(saturation["orders_per_s"], raw / 2),
         "raw_pipeline_events_per_s": raw,
         "e2e_orders_per_s": saturation["orders_per_s"],
         "e2e_ratio": _ratio(saturation["orders_per_s"], raw),
@@ -60,34 +75,48 @@ def assemble(
             "max_schedule_lag_ms_at_rate": at_rate["loadgen_max_lag_ms"],
         },
         **context,
-        "details": {"pipeline": pipeline, "e2e": e2e, "drain": drain},
+        "details": {"pipeline": pipeline, "floor": floor, "e2e": e2e, "drain": drain},
     }
     results["targets"] = [vars(t) for t in targets(results)]
     return results
 
 
 def targets(results: dict[str, Any]) -> list[Target]:
+    """Issue 11's targets: CPU per order within 1.5x of the floor (each service and all
+    three) at every fixed rate, p99 at 100 orders/s, saturation against the broker's
+    limit, the drain against FastStream's, and memory (kept from issue 5)."""
     rss = results["peak_rss_mb"]
     at = results["drain_rss_mb_at_percent"]
     growth = (at["100"] - at["25"]) / at["25"]
-    return [
+    found = [
         Target(
-            "e2e_ratio",
-            results["e2e_ratio"],
-            f">= {E2E_RATIO_TARGET}",
-            results["e2e_ratio"] >= E2E_RATIO_TARGET,
+            f"cpu_vs_floor {name} at {rate}/s",
+            ratio,
+            f"<= {CPU_VS_FLOOR_LIMIT:g}",
+            ratio <= CPU_VS_FLOOR_LIMIT,
+        )
+        for rate, ratios in results["cpu_vs_floor"].items()
+        for name, ratio in ratios.items()
+    ]
+    return [
+        *found,
+        Target(
+            "latency_ms_p99 at the fixed rate",
+            results["latency_ms_p99"],
+            f"<= {P99_LIMIT_MS:g} ms",
+            results["latency_ms_p99"] <= P99_LIMIT_MS,
+        ),
+        Target(
+            "broker_limit_ratio (e2e orders/s / (raw pipeline events/s / 2))",
+            results["broker_limit_ratio"],
+            f">= {BROKER_LIMIT_TARGET}",
+            results["broker_limit_ratio"] >= BROKER_LIMIT_TARGET,
         ),
         Target(
             "drain_per_s / faststream_drain_per_s",
             results["drain_ratio_vs_faststream"],
             ">= 1.0",
             results["drain_per_s"] >= results["faststream_drain_per_s"],
-        ),
-        Target(
-            "latency_ms_p99 at the fixed rate",
-            results["latency_ms_p99"],
-            f"<= {P99_LIMIT_MS:g} ms",
-            results["latency_ms_p99"] <= P99_LIMIT_MS,
         ),
         Target(
             "peak RSS of the largest service",
@@ -175,7 +204,17 @@ def table(results: dict[str, Any]) -> str:
             f"  {step:<{width - 2}}{summary['p50']:.1f} / {summary['p99']:.1f}"
             for step, summary in phase["milestones_ms"].items()
         ]
-    lines += ["", "targets (issue 5):"]
+    lines += ["", "CPU ms per order at fixed rates (system / floor = ratio):"]
+    for rate, costs in results["cpu_ms_per_order_at_rate"].items():
+        floor = results["cpu_ms_per_order_floor"].get(rate, {})
+        ratios = results["cpu_vs_floor"].get(rate, {})
+        nan = float("nan")
+        parts = [
+            f"{name} {cost:.2f} / {floor.get(name, nan):.2f} = {ratios.get(name, nan):.2f}"
+            for name, cost in costs.items()
+        ]
+        lines.append(f"  {rate}/s: " + "; ".join(parts))
+    lines += ["", "targets (issue 11):"]
     for t in results["targets"]:
         verdict = "PASS" if t["passed"] else "FAIL"
         lines.append(f"  {verdict}  {t['name']} = {t['value']:g}  (target {t['threshold']})")
