@@ -46,17 +46,21 @@ class EventData(BaseModel):
 class OrderLine(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    sku: Sku
+    sku: Sku = Field(description="The stock-keeping unit.")
     quantity: int = Field(ge=1, le=MAX_QUANTITY)
 
 
 class OrderPlacedV1(EventData):
+    """An order was accepted; it is PENDING until the inventory answers."""
+
     event_type: ClassVar[str] = ORDER_PLACED
 
-    order_id: UUID
-    customer_id: str = Field(min_length=1, max_length=128)
-    email: str | None = None
-    items: list[OrderLine] = Field(min_length=1, max_length=MAX_LINES)
+    order_id: UUID = Field(description="The order's id, given by the order service.")
+    customer_id: str = Field(min_length=1, max_length=128, description="Who ordered.")
+    email: str | None = Field(None, description="Where to tell the customer; None: not given.")
+    items: list[OrderLine] = Field(
+        min_length=1, max_length=MAX_LINES, description="What was ordered."
+    )
 
 
 # Money travels as a decimal string (never a float): up to 15 digits, at most 4 decimals,
@@ -67,7 +71,9 @@ Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 
 class PricedOrderLine(OrderLine):
-    unit_price: Money | None = None  # None: the producer does not know it
+    unit_price: Money | None = Field(
+        None, description="The price of one unit, in the order's currency; None: not known."
+    )
 
 
 class OrderPlacedV2(EventData):
@@ -80,12 +86,18 @@ class OrderPlacedV2(EventData):
     event_type: ClassVar[str] = ORDER_PLACED
     version: ClassVar[str] = "2"
 
-    order_id: UUID
-    customer_id: str = Field(min_length=1, max_length=128)
-    email: str | None = None
-    items: list[PricedOrderLine] = Field(min_length=1, max_length=MAX_LINES)
-    currency: Currency | None = None
-    total: Money | None = None
+    order_id: UUID = Field(description="The order's id, given by the order service.")
+    customer_id: str = Field(min_length=1, max_length=128, description="Who ordered.")
+    email: str | None = Field(None, description="Where to tell the customer; None: not given.")
+    items: list[PricedOrderLine] = Field(
+        min_length=1, max_length=MAX_LINES, description="What was ordered, at what price."
+    )
+    currency: Currency | None = Field(
+        None, description="The ISO 4217 code of every price and the total; None: not known."
+    )
+    total: Money | None = Field(
+        None, description="What the order costs, the sum of its lines; None: not known."
+    )
 
     @model_validator(mode="after")
     def _total_is_the_sum_of_the_lines(self) -> "OrderPlacedV2":
@@ -105,18 +117,22 @@ class OrderPlacedV2(EventData):
 
 
 class StockReservedV1(EventData):
+    """Every line of the order is reserved."""
+
     event_type: ClassVar[str] = STOCK_RESERVED
 
-    order_id: UUID
-    items: list[OrderLine]
+    order_id: UUID = Field(description="The order the stock is reserved for.")
+    items: list[OrderLine] = Field(description="What is reserved.")
 
 
 class StockRejectedV1(EventData):
+    """Nothing of the order is reserved: a line is short of stock or of an unknown sku."""
+
     event_type: ClassVar[str] = STOCK_REJECTED
 
-    order_id: UUID
-    items: list[OrderLine]
-    reason: str = Field(min_length=1)
+    order_id: UUID = Field(description="The order that is rejected.")
+    items: list[OrderLine] = Field(description="What was asked for.")
+    reason: str = Field(min_length=1, description="Why, for people to read.")
 
 
 class EventSchemas:

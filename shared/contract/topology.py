@@ -9,13 +9,24 @@ Per work queue `<q>` there are:
 - `<q>.retry.<ms>ms`: one queue per back-off delay; a message waits there for its TTL and is
   dead-lettered straight back to `<q>` through the default exchange, so a delay never blocks
   the messages behind it in `<q>`.
+
+Who publishes what is in `shared.contract.events` (PRODUCER_OF), where to in EXCHANGE_OF,
+and who reads which queue for which events in SUBSCRIBERS: `docs/asyncapi.yaml` is made
+from these (`python -m shared.contract.asyncapi`).
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from shared.contract.events import ORDER_PLACED, STOCK_REJECTED, STOCK_RESERVED
+
 ORDER_EVENTS = "order.events"
 INVENTORY_EVENTS = "inventory.events"
+
+# The back-off before each retry, in seconds, unless a service's RETRY_DELAYS says otherwise:
+# one retry queue per delay.
+DEFAULT_RETRY_DELAYS = (1.0, 5.0, 30.0)
 
 # A message redelivered this often (each time its consumer died or returned it unacked) is
 # dead-lettered by the broker itself: a message that crashes its consumer cannot loop forever.
@@ -72,11 +83,39 @@ ORDER_INVENTORY_EVENTS = QueueSpec("order.inventory-events", INVENTORY_EVENTS)
 NOTIFICATION_INVENTORY_EVENTS = QueueSpec("notification.inventory-events", INVENTORY_EVENTS)
 
 EXCHANGES = (ORDER_EVENTS, INVENTORY_EVENTS)
+# The exchange each event type is published to (by the producer PRODUCER_OF names).
+EXCHANGE_OF = {
+    ORDER_PLACED: ORDER_EVENTS,
+    STOCK_RESERVED: INVENTORY_EVENTS,
+    STOCK_REJECTED: INVENTORY_EVENTS,
+}
 QUEUES = (
     INVENTORY_ORDER_EVENTS,
     NOTIFICATION_ORDER_EVENTS,
     ORDER_INVENTORY_EVENTS,
     NOTIFICATION_INVENTORY_EVENTS,
+)
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """The service reading a work queue, and what it takes from it: for each event type,
+    the data version its handler is written for. Older versions are upcast to it first
+    (`shared.contract.upcasting`); a newer one is dead-lettered. A unit test holds each
+    service's subscriptions (`Subscription.of(queue, HANDLERS)`) to this."""
+
+    service: str
+    queue: QueueSpec
+    handles: Mapping[str, str]  # event type -> data version of its handler
+
+
+SUBSCRIBERS = (
+    Subscriber("inventory", INVENTORY_ORDER_EVENTS, {ORDER_PLACED: "2"}),
+    Subscriber("notification", NOTIFICATION_ORDER_EVENTS, {ORDER_PLACED: "2"}),
+    Subscriber("order", ORDER_INVENTORY_EVENTS, {STOCK_RESERVED: "1", STOCK_REJECTED: "1"}),
+    Subscriber(
+        "notification", NOTIFICATION_INVENTORY_EVENTS, {STOCK_RESERVED: "1", STOCK_REJECTED: "1"}
+    ),
 )
 
 
