@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from audit_service.config import AuditSettings
 from inventory_service.config import InventorySettings
 from notification_service.config import NotificationSettings
 from order_service.config import OrderSettings
@@ -16,7 +17,7 @@ def no_service_settings_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
     """A service a test starts in its own process reads the environment as well: none of
     the caller's settings (ADMIN_TOKEN, SMTP_HOST, PREFETCH_COUNT, ...) may reach it. (A
     service process gets a clean environment from tests.support.processes.)"""
-    for settings in (OrderSettings, InventorySettings, NotificationSettings):
+    for settings in (OrderSettings, InventorySettings, NotificationSettings, AuditSettings):
         for name in settings.model_fields:
             monkeypatch.delenv(name.upper(), raising=False)
             monkeypatch.delenv(name, raising=False)
