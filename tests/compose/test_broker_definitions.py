@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from shared.contract.topology import EXCHANGES, QUEUES, QUORUM
+from shared.contract.topology import EXCHANGES, QUEUES, QUORUM, STREAMS
 from shared.process.settings import ServiceSettings
 from tests.support.processes import ROOT
 
@@ -56,7 +56,8 @@ def definitions() -> dict[str, Any]:
 
 def contract_topology() -> tuple[dict[str, str], dict[str, dict[str, Any]], set[tuple[str, str]]]:
     """Exchanges (name: type), queues (name: arguments) and bindings (exchange, queue) that
-    `shared.messaging.declare` makes with the services' default retry delays."""
+    `shared.messaging.declare` makes with the services' default retry delays and stream
+    retention (AUDIT_STREAM_* unset, as in compose)."""
     delays = ServiceSettings.model_fields["retry_delays"].default
     dead_letter_exchanges = (spec.dead_letter_exchange for spec in QUEUES)
     exchanges = dict.fromkeys((*EXCHANGES, *dead_letter_exchanges), "fanout")
@@ -68,6 +69,9 @@ def contract_topology() -> tuple[dict[str, str], dict[str, dict[str, Any]], set[
         queues |= {spec.retry_queue(delay): spec.retry_arguments(delay) for delay in delays}
         bindings.add((spec.exchange, spec.name))
         bindings.add((spec.dead_letter_exchange, spec.dead_letter_queue))
+    for stream in STREAMS:
+        queues[stream.name] = stream.arguments()
+        bindings |= {(exchange, stream.name) for exchange in stream.exchanges}
     return exchanges, queues, bindings
 
 
