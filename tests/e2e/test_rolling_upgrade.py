@@ -5,9 +5,11 @@ their total. And the wrong order (the producer on v2 while a consumer knows only
 dead-lettered with a clear reason, recovered by replay once that consumer is upgraded."""
 
 import asyncio
+import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 
 import orjson
@@ -36,7 +38,7 @@ pytestmark = [
 SystemFactory = Callable[..., Awaitable[System]]
 
 V1_ONLY = "tests.e2e.v1_only_consumer"
-PRICES = {"SKU-A": Decimal("2.50"), "SKU-B": Decimal("1.25"), "SKU-C": Decimal("10")}
+PRICES = {"SKU-A": Decimal("2.50"), "SKU-B": Decimal("1.25"), "SKU-C": Decimal(10)}
 
 
 @pytest.fixture
@@ -76,13 +78,32 @@ async def upgrade(system: System, name: str, env: dict[str, str] | None = None) 
         await asyncio.to_thread(process.stop)
 
 
+@asynccontextmanager
+async def flowing(system: System, rate: float = 20.0) -> AsyncIterator[None]:
+    """Orders placed at `rate` for as long as the block runs."""
+    stop = asyncio.Event()
+
+    async def place() -> None:
+        while not stop.is_set():
+            await system.place(10, rate=rate, rng=random.Random(len(system.orders)))
+
+    load = asyncio.create_task(place())
+    try:
+        yield
+    finally:
+        stop.set()
+        await load
+
+
 def expected_total(order: Order) -> str | None:
     if any(item["sku"] not in PRICES for item in order.items):
         return None
     return format(sum(PRICES[i["sku"]] * i["quantity"] for i in order.items), "f")
 
 
-async def dead_letters(system: System, service: str, queue: str) -> list[dict[str, object]]:
+async def dead_letters(
+    system: System, service: str, queue: str
+) -> list[dict[str, object]]:
     found: list[dict[str, object]] = await get_json(
         system.http, f"{system.url(service)}/admin/dead-letters/{queue}"
     )
@@ -96,18 +117,20 @@ async def test_a_rolling_upgrade_to_order_placed_v2_loses_nothing_and_dead_lette
     system = await make_system(**an_old_deployment(smtp_port, producer_version="1"))
     async with BrokerProbe(broker_url) as probe:
         published = await probe.tap(ORDER_EVENTS)
-        load = asyncio.create_task(system.place(400, rate=20))  # 20 s of orders
         phases = {"v1 everywhere": time.monotonic()}
-        await asyncio.sleep(3)
-        await upgrade(system, "inventory")
-        phases["inventory upgraded"] = time.monotonic()
-        await asyncio.sleep(3)
-        await upgrade(system, "notification")
-        phases["notification upgraded"] = time.monotonic()
-        await asyncio.sleep(3)
-        await upgrade(system, "order", env={"ORDER_PLACED_VERSION": "2"})
-        phases["producer on v2"] = time.monotonic()
-        await load
+        async with flowing(
+            system
+        ):  # orders the whole time, however long each step takes
+            await asyncio.sleep(3)
+            await upgrade(system, "inventory")
+            phases["inventory upgraded"] = time.monotonic()
+            await asyncio.sleep(3)
+            await upgrade(system, "notification")
+            phases["notification upgraded"] = time.monotonic()
+            await asyncio.sleep(3)
+            await upgrade(system, "order", env={"ORDER_PLACED_VERSION": "2"})
+            phases["producer on v2"] = time.monotonic()
+            await asyncio.sleep(3)
         tally = await system.tally("rolling-upgrade")
         version_of = {
             str(event["data"]["order_id"]): event["dataversion"]
@@ -119,25 +142,35 @@ async def test_a_rolling_upgrade_to_order_placed_v2_loses_nothing_and_dead_lette
         [name for name, at in phases.items() if at <= order.accepted_at][-1]
         for order in system.orders
     )
-    print(f"orders per phase {dict(per_phase)}; OrderPlaced published by version {dict(versions)}")
+    print(
+        f"orders per phase {dict(per_phase)}; OrderPlaced published by version {dict(versions)}"
+    )
     assert_nothing_lost_or_doubled(tally)
     assert await dead_letters(system, "inventory", INVENTORY_ORDER_EVENTS.name) == []
-    assert await dead_letters(system, "notification", NOTIFICATION_ORDER_EVENTS.name) == []
+    assert (
+        await dead_letters(system, "notification", NOTIFICATION_ORDER_EVENTS.name) == []
+    )
     assert all(per_phase[name] > 0 for name in phases), "orders flowed in every phase"
     assert versions["1"] > 0 and versions["2"] > 0
     # The mails of the orders published as v2 say what they cost; the v1 ones cannot.
 
     def received_mail(order: Order) -> str:
-        (mail,) = [m for m in box.for_order(order.id) if "received" in str(m["Subject"])]
+        (mail,) = [
+            m for m in box.for_order(order.id) if "received" in str(m["Subject"])
+        ]
         return str(mail.get_payload())
 
-    await eventually(lambda: len(box.messages), lambda n: n >= 2 * len(system.orders), timeout=60)
+    await eventually(
+        lambda: len(box.messages), lambda n: n >= 2 * len(system.orders), timeout=60
+    )
     v2 = [o for o in system.orders if version_of[o.id] == "2"]
     priced = [o for o in v2 if expected_total(o)]
     assert priced, "some priced orders were published as v2"
     for order in priced:
         assert f"Total: {expected_total(order)} EUR." in received_mail(order), order
-    unpriced = [o for o in system.orders if version_of[o.id] == "1" or not expected_total(o)]
+    unpriced = [
+        o for o in system.orders if version_of[o.id] == "1" or not expected_total(o)
+    ]
     assert unpriced and all("Total:" not in received_mail(o) for o in unpriced)
 
 
@@ -161,7 +194,8 @@ async def test_the_producer_on_v2_before_a_consumer_knows_v2_dead_letters_and_re
 
     await upgrade(system, "notification")
     replayed = await system.http.post(
-        f"{system.url('notification')}/admin/dead-letters/{queue}/replay", json={"all": True}
+        f"{system.url('notification')}/admin/dead-letters/{queue}/replay",
+        json={"all": True},
     )
     assert replayed.json()["done"] == len(placed)
 
