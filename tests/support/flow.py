@@ -62,13 +62,28 @@ class Flow:
         self.spawn("audit")
         await asyncio.gather(*(s.wait_ready() for s in self.services.values()))
 
-    async def restart_audit(self, database_url: str | None = None) -> None:
+    async def stop_audit(self) -> None:
         old = self.services["audit"]
         await asyncio.to_thread(old.stop)
         self.stopped.append(old)
+        assert old.stopped_cleanly(), old.log()
+
+    async def start_audit(self, database_url: str | None = None) -> None:
         if database_url is not None:
             self.database_urls["audit"] = database_url
         await self.spawn("audit").wait_ready()
+
+    async def status(self, order_id: str) -> str:
+        response = await self.http.get(f"{self.url('order')}/orders/{order_id}")
+        response.raise_for_status()
+        return str(response.json()["status"])
+
+    async def settled(self, order_id: str) -> None:
+        await eventually(
+            lambda: self.status(order_id),
+            lambda status: status != "PENDING",
+            what=f"order {order_id} settled",
+        )
 
     async def stock(self, sku: str, available: int) -> None:
         response = await self.http.put(
