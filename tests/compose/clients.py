@@ -76,6 +76,18 @@ class Management:
     def queues(self) -> dict[str, Json]:
         return {q["name"]: q for q in self.get("/queues/%2F")}
 
+    def publish_to_queue(self, queue: str, payload: str, **properties: Any) -> None:
+        """Publish through the default exchange straight to `queue` (the operator may)."""
+        body = {
+            "routing_key": queue,
+            "payload": payload,
+            "payload_encoding": "string",
+            "properties": {"delivery_mode": 2, **properties},
+        }
+        response = self.client.post("/exchanges/%2F/amq.default/publish", json=body)
+        assert response.status_code == 200, f"publish to {queue}: {response.text}"
+        assert response.json()["routed"] is True, f"nothing routed to {queue}"
+
     def close(self) -> None:
         self.client.close()
 

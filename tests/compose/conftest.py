@@ -13,6 +13,7 @@ import pytest
 
 from tests.compose.clients import Mailpit, Management
 from tests.compose.stack import COMPOSE_FILE, ComposeStack, container_tools, run
+from tests.compose.watching import Jaeger, Prometheus
 
 STACK = pytest.StashKey[ComposeStack]()
 LOGS_SHOWN = pytest.StashKey[bool]()
@@ -74,6 +75,20 @@ def management(stack: ComposeStack) -> Iterator[Management]:
 @pytest.fixture(scope="module")
 def mailpit(stack: ComposeStack) -> Iterator[Mailpit]:
     api = Mailpit(local(stack, "MAILPIT_PORT"))
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="module")
+def prometheus(stack: ComposeStack) -> Iterator[Prometheus]:
+    api = Prometheus(local(stack, "PROMETHEUS_PORT"))
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="module")
+def jaeger(stack: ComposeStack) -> Iterator[Jaeger]:
+    api = Jaeger(local(stack, "JAEGER_UI_PORT"))
     yield api
     api.close()
 

@@ -18,7 +18,7 @@ from tests.support.processes import ROOT, free_port
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 APP_SERVICES = ("order_service", "inventory_service", "notification_service")
-INFRASTRUCTURE = ("rabbitmq", "postgres", "mailpit")
+INFRASTRUCTURE = ("rabbitmq", "postgres", "mailpit", "prometheus", "jaeger")
 SETUP = ("rabbitmq_setup",)  # one-shot: runs before the broker, then exits
 # Host ports the env file fixes; the scalable services' stay ephemeral, as in .env.example.
 FIXED_PORTS = (
@@ -27,6 +27,9 @@ FIXED_PORTS = (
     "RABBITMQ_MANAGEMENT_PORT",
     "POSTGRES_PORT",
     "MAILPIT_PORT",
+    "PROMETHEUS_PORT",
+    "JAEGER_UI_PORT",
+    "JAEGER_OTLP_PORT",
 )
 SCRIPTS_VARIABLE = "CONTAINER_TOOLS_DIR"
 

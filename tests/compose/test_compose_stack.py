@@ -40,11 +40,13 @@ from tests.compose.clients import (
 from tests.compose.stack import (
     APP_SERVICES,
     COMPOSE_FILE,
+    INFRASTRUCTURE,
     SETUP,
     ComposeStack,
     compose_command,
     read_env_file,
 )
+from tests.compose.watching import Prometheus, from_every_replica, replicas_scraped
 from tests.support.polling import eventually_blocking
 from tests.support.processes import ROOT
 
@@ -92,7 +94,7 @@ def test_every_container_is_healthy_and_answers_on_its_published_port(
     running = [c for c in containers if c["service"] not in SETUP]
     assert [(c["state"], c["exit_code"]) for c in setup] == [("exited", "0")], setup
     assert {c["service"]: c["health"] for c in running} == dict.fromkeys(
-        ("rabbitmq", "postgres", "mailpit", *APP_SERVICES), "healthy"
+        (*INFRASTRUCTURE, *APP_SERVICES), "healthy"
     )
     assert all(c["restarts"] == "0" for c in running), containers
     with (
@@ -243,7 +245,11 @@ def place_single_replica_cases(
 
 
 def test_two_replicas_of_each_consumer_never_oversell_nor_notify_nor_mail_twice(
-    stack: ComposeStack, orders: httpx.Client, management: Management, mailpit: Mailpit
+    stack: ComposeStack,
+    orders: httpx.Client,
+    management: Management,
+    mailpit: Mailpit,
+    prometheus: Prometheus,
 ) -> None:
     scale = {"inventory_service": 2, "notification_service": 2}
     stack.compose(
@@ -275,13 +281,37 @@ def test_two_replicas_of_each_consumer_never_oversell_nor_notify_nor_mail_twice(
         )
     mails = assert_one_mail_per_sent_notification(mailpit, settled, emails, sender(stack))
     assert_nothing_dead_lettered(management)
+    scraped = assert_every_replica_scraped(prometheus, scale)
     stack.journal.append(
         f"two inventory + two notification replicas (consumers per queue {consumers}): "
         f"placed {len(finals)} orders ({count_without(emails)} without e-mail) for 20 units "
         f"of {scarce}, every other one also 2x {plenty}; saw {describe(finals)}; {scarce} "
         f"available 0 reserved 20, {plenty} reserved {confirmed_quantity(finals, plenty)}; "
         f"{describe_notifications(settled)}, one per (order, kind), read through both "
-        f"notification replicas; {mail_line(mails, sender(stack))}; DLQs empty"
+        f"notification replicas; {mail_line(mails, sender(stack))}; DLQs empty; {scraped}"
+    )
+
+
+def assert_every_replica_scraped(prometheus: Prometheus, scale: dict[str, int]) -> str:
+    """Prometheus found the new replicas by itself (Docker's DNS) and scrapes each: every
+    one is up and reports the consumers of its service's work queue, as many as replicas."""
+    instances = replicas_scraped(prometheus, scale)
+    work_queues = {
+        "inventory": "inventory.order-events",
+        "notification": "notification.order-events",
+    }
+    scaled = {job: instances[job] for job in work_queues}
+    consumers = from_every_replica(
+        prometheus,
+        " or ".join(f'broker_queue_consumers{{queue="{q}"}}' for q in work_queues.values()),
+        scaled,
+        lambda count: count == 2,
+        what="2 consumers on each scaled service's work queue, as each of its replicas says",
+    )
+    return (
+        f"Prometheus scrapes all {sum(map(len, instances.values()))} service replicas, "
+        f"each of the {len(consumers)} inventory and notification replicas reporting 2 "
+        "consumers on its work queue"
     )
 
 
