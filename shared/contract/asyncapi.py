@@ -43,8 +43,11 @@ from shared.contract.topology import (
     EXCHANGES,
     QUEUES,
     QUORUM,
+    STREAM_READERS,
+    STREAMS,
     SUBSCRIBERS,
     QueueSpec,
+    StreamSpec,
     Subscriber,
 )
 from shared.contract.upcasting import UPCASTERS
@@ -122,6 +125,10 @@ def _queue(name: str) -> dict[str, Any]:
     return {"amqp": {"is": "queue", "queue": queue, "bindingVersion": AMQP_BINDING}}
 
 
+def _carried_by(stream: StreamSpec) -> list[type[EventData]]:
+    return [model for exchange in stream.exchanges for model in published_to(exchange)]
+
+
 def _subscriber(spec: QueueSpec) -> Subscriber:
     (found,) = [s for s in SUBSCRIBERS if s.queue == spec]
     return found
@@ -131,6 +138,7 @@ def channels() -> dict[str, Any]:
     found: dict[str, Any] = {}
     for exchange in EXCHANGES:
         bound = [q.name for q in QUEUES if q.exchange == exchange]
+        bound += [s.name for s in STREAMS if exchange in s.exchanges]
         found[exchange] = {
             "address": exchange,
             "title": f"{exchange} (fanout exchange)",
@@ -158,7 +166,7 @@ def channels() -> dict[str, Any]:
             ),
             "messages": _messages_of(published_to(spec.exchange)),
             "bindings": _queue(spec.name),
-            "x-bound-to": {"exchange": spec.exchange, "routingKey": ""},
+            "x-bound-to": [{"exchange": spec.exchange, "routingKey": ""}],
             "x-arguments": spec.arguments(),
             "x-dead-letter-queue": spec.dead_letter_queue,
             "x-retry-queues": retry_queues,
@@ -180,7 +188,7 @@ def channels() -> dict[str, Any]:
             ),
             "messages": {"DeadLetter": ref("components", "messages", dead_letter_message(spec))},
             "bindings": _queue(spec.dead_letter_queue),
-            "x-bound-to": {"exchange": spec.dead_letter_exchange, "routingKey": ""},
+            "x-bound-to": [{"exchange": spec.dead_letter_exchange, "routingKey": ""}],
             "x-arguments": dict(QUORUM),
         }
         for delay, name in zip(DEFAULT_RETRY_DELAYS, retry_queues, strict=True):
@@ -196,6 +204,22 @@ def channels() -> dict[str, Any]:
                 "bindings": _queue(name),
                 "x-arguments": spec.retry_arguments(delay),
             }
+    for stream in STREAMS:
+        readers = " and ".join(f"the {reader} service" for reader in STREAM_READERS[stream.name])
+        found[stream.name] = {
+            "address": stream.name,
+            "title": f"{stream.name} (stream: the event log)",
+            "description": (
+                f"Bound to {', '.join(stream.exchanges)}: every event published, in order, for "
+                "as long as its retention keeps it (the defaults here; AUDIT_STREAM_MAX_AGE "
+                "and AUDIT_STREAM_MAX_LENGTH_BYTES set it). Reading removes nothing: each "
+                f"reader keeps its own offset. Read by {readers}."
+            ),
+            "messages": _messages_of(_carried_by(stream)),
+            "bindings": _queue(stream.name),
+            "x-bound-to": [{"exchange": e, "routingKey": ""} for e in stream.exchanges],
+            "x-arguments": stream.arguments(),
+        }
     return found
 
 
@@ -225,6 +249,23 @@ def operations() -> dict[str, Any]:
         }
     for subscriber in SUBSCRIBERS:
         found.update(_consumer_operations(subscriber))
+    for stream in STREAMS:
+        for reader in STREAM_READERS[stream.name]:
+            found[f"{reader}.reads.{stream.name}"] = {
+                "action": "receive",
+                "channel": ref("channels", stream.name),
+                "title": f"The {reader} service reads {stream.name}",
+                "description": (
+                    "From the offset it last recorded, every message, whatever it is: the "
+                    "reader judges each one (genuine, rejected by its signature, invalid) and "
+                    "applies nothing."
+                ),
+                "messages": [
+                    ref("channels", stream.name, "messages", message_id(m))
+                    for m in _carried_by(stream)
+                ],
+                "bindings": {"amqp": {"ack": True, "bindingVersion": AMQP_BINDING}},
+            }
     return found
 
 

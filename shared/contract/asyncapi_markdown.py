@@ -70,15 +70,15 @@ def _channels(doc: Mapping[str, Any]) -> list[str]:
             exchanges.append([f"`{name}`", amqp["exchange"]["type"], bound, messages])
         else:
             arguments = ", ".join(f"`{k}={v!r}`" for k, v in channel["x-arguments"].items())
-            bound_to = channel.get("x-bound-to", {}).get("exchange")
-            bound = f"`{bound_to}`" if bound_to else "(the default exchange)"
+            bound_to = [f"`{b['exchange']}`" for b in channel.get("x-bound-to", [])]
+            bound = ", ".join(bound_to) or "(the default exchange)"
             queues.append([f"`{name}`", bound, arguments, messages])
     lines = ["## Channels", "", "### Exchanges (durable)", ""]
     lines += _table(["exchange", "type", "bound queues", "messages"], exchanges)
     lines += ["### Queues (durable)", ""]
     lines += _table(["queue", "bound to", "arguments", "messages"], queues)
     for name, channel in doc["channels"].items():
-        if channel["bindings"]["amqp"]["is"] == "queue" and "x-retry-queues" in channel:
+        if channel["bindings"]["amqp"]["is"] == "queue" and "x-bound-to" in channel:
             lines += [f"- `{name}`: {channel['description']}"]
     return [*lines, ""]
 

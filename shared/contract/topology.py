@@ -154,3 +154,5 @@ class StreamSpec:
 
 AUDIT_STREAM = StreamSpec(AUDIT_EVENTS, EXCHANGES)
 STREAMS = (AUDIT_STREAM,)
+# Who reads each stream (each reader keeps its own offset; reading removes nothing).
+STREAM_READERS = {AUDIT_EVENTS: ("audit",)}

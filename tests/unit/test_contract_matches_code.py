@@ -1,5 +1,6 @@
 """The contract the AsyncAPI document is made from says what the code does, so the document
-cannot drift from it: each service subscribes its queues to the handlers SUBSCRIBERS names,
+cannot drift from it: each service subscribes its queues to the handlers SUBSCRIBERS names
+(and the audit service reads the streams STREAM_READERS says),
 each producer publishes its events to the exchange EXCHANGE_OF names with the dataschema of
 their version, and the retry queues are those of the default delays."""
 
@@ -8,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from audit_service.config import AuditSettings
+from audit_service.entrypoints.app import create_app as audit_app
 from inventory_service.config import InventorySettings
 from inventory_service.domain.model import StockLevel
 from inventory_service.entrypoints.app import create_app as inventory_app
@@ -23,6 +26,8 @@ from shared.contract.topology import (
     DEFAULT_RETRY_DELAYS,
     EXCHANGE_OF,
     QUEUES,
+    STREAM_READERS,
+    STREAMS,
     SUBSCRIBERS,
     QueueSpec,
 )
@@ -58,6 +63,17 @@ def test_each_service_subscribes_each_queue_to_the_handlers_the_contract_declare
             (subscriber.queue, dict(subscriber.handles))
         )
     assert subscribed == declared
+
+
+def test_the_audit_service_reads_the_streams_the_contract_says(tmp_path: Path) -> None:
+    app = audit_app(
+        AuditSettings(database_url=f"sqlite:///{tmp_path}/audit.db", var_dir=str(tmp_path))
+    )
+
+    read = {(app.state.stream_reader.stream.name, "audit")}
+
+    assert read == {(name, r) for name, readers in STREAM_READERS.items() for r in readers}
+    assert set(STREAM_READERS) == {stream.name for stream in STREAMS}
 
 
 def test_every_work_queue_has_one_subscriber_and_every_handled_version_a_schema() -> None:
