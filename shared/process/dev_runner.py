@@ -4,7 +4,7 @@ and the runner says which one and why.
 
 Each service listens on its default port unless `<SERVICE>_HTTP_PORT` is set (for
 example `ORDER_HTTP_PORT=9000 make run`). A port that is already taken is reported
-before anything starts."""
+before anything starts. The audit service (8003) is told where the others listen."""
 
 import asyncio
 import os
@@ -31,7 +31,25 @@ class Service:
         return int(os.environ.get(f"{self.name.upper()}_HTTP_PORT", self.default_port))
 
 
-SERVICES = (Service("order", 8000), Service("inventory", 8001), Service("notification", 8002))
+SERVICES = (
+    Service("order", 8000),
+    Service("inventory", 8001),
+    Service("notification", 8002),
+    Service("audit", 8003),
+)
+
+
+def environment(service: Service, host: str) -> dict[str, str]:
+    """What a service is started with on top of ours: its port, and for the audit service
+    where the others are (its page reads their APIs and posts orders to the order service)."""
+    settings = {"PYTHONUNBUFFERED": "1", "HTTP_PORT": str(service.port)}
+    if service.name == "audit":
+        local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        for other in SERVICES:
+            if other.name != "audit":
+                name = f"{other.name.upper()}_SERVICE_URL"
+                settings[name] = os.environ.get(name, f"http://{local}:{other.port}")
+    return settings
 
 
 def taken_ports(services: tuple[Service, ...], host: str) -> list[Service]:
@@ -80,7 +98,7 @@ async def main() -> int:
             f"{service.name}_service",
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "HTTP_PORT": str(service.port)},
+            env={**os.environ, **environment(service, host)},
             start_new_session=True,  # Ctrl-C reaches us only; we stop the children in order
         )
         processes[service] = process

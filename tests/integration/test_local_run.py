@@ -69,7 +69,12 @@ def dev_runner(tmp_path: Path, broker_url: str, ports: dict[str, int]) -> ChildP
 async def test_make_run_names_a_taken_port_and_starts_nothing(
     taken_port: int, tmp_path: Path, broker_url: str
 ) -> None:
-    ports = {"order": free_port(), "inventory": taken_port, "notification": free_port()}
+    ports = {
+        "order": free_port(),
+        "inventory": taken_port,
+        "notification": free_port(),
+        "audit": free_port(),
+    }
     runner = dev_runner(tmp_path, broker_url, ports).start()
     try:
         status = await exited(runner, within=15)
@@ -83,7 +88,7 @@ async def test_make_run_names_a_taken_port_and_starts_nothing(
 async def test_make_run_on_a_fresh_clone_serves_an_order_and_stops_the_others_when_one_dies(
     tmp_path: Path, broker_url: str
 ) -> None:
-    ports = {name: free_port() for name in ("order", "inventory", "notification")}
+    ports = {name: free_port() for name in ("order", "inventory", "notification", "audit")}
     runner = dev_runner(tmp_path, broker_url, ports).start()
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     try:
@@ -99,7 +104,7 @@ async def test_make_run_on_a_fresh_clone_serves_an_order_and_stops_the_others_wh
                         pass
                 return up
 
-            await eventually(ready, lambda up: len(up) == 3, timeout=60, what="all ready")
+            await eventually(ready, lambda up: len(up) == 4, timeout=60, what="all ready")
             await http.put(f"{urls['inventory']}/stock/SKU-1", json={"available": 5})
             placed = await http.post(
                 f"{urls['order']}/orders",
@@ -112,18 +117,27 @@ async def test_make_run_on_a_fresh_clone_serves_an_order_and_stops_the_others_wh
                 timeout=30,
             )
             assert order.json()["status"] == "CONFIRMED", "events signed with local keys"
+            # The audit service found the others and logged the order's events as genuine.
+            logged = await eventually(
+                lambda: http.get(f"{urls['audit']}/events?order_id={placed.json()['id']}"),
+                lambda r: len(r.json()) == 2,
+                timeout=30,
+            )
+            assert {e["verdict"] for e in logged.json()} == {"genuine"}
+            page = await http.get(f"{urls['audit']}/")
+            assert placed.json()["id"] in page.text
         assert sorted(p.name for p in (tmp_path / "var" / "keys").glob("*.pub")) == [
             "inventory.pub",
             "order.pub",
         ]
-        # One service dies: the runner says which, and stops the other two.
+        # One service dies: the runner says which, and stops the others.
         os.kill(await _pid_listening_on(ports["notification"]), signal.SIGKILL)
         status = await exited(runner, within=30)
     finally:
         runner.stop()
     assert status != 0
     assert "notification service exited with status -9" in runner.log()
-    for port in (ports["order"], ports["inventory"]):
+    for port in (ports["order"], ports["inventory"], ports["audit"]):
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0, f"nothing listens on {port}"
 
