@@ -1,4 +1,4 @@
-# One image for all three services; the command picks the service:
+# One image for all four services; the command picks the service:
 #   docker run ... rabbit-orders:latest python -m inventory_service
 # Everything else comes from the environment (shared/settings.py; docker-compose.yml).
 FROM python:3.11-slim
@@ -29,12 +29,13 @@ COPY shared/ shared/
 COPY order_service/ order_service/
 COPY inventory_service/ inventory_service/
 COPY notification_service/ notification_service/
+COPY audit_service/ audit_service/
 COPY docker/healthcheck.py /usr/local/lib/healthcheck.py
 RUN python -m compileall -q /app /usr/local/lib/healthcheck.py \
  && mkdir var && chown app:app var
 
 USER 10001:10001
-EXPOSE 8000 8001 8002
+EXPOSE 8000 8001 8002 8003
 HEALTHCHECK --interval=10s --timeout=10s --start-period=60s --retries=3 \
     CMD ["python", "/usr/local/lib/healthcheck.py"]
 # Exec form: the service is PID 1 and gets SIGTERM itself (uvicorn then drains and stops).

@@ -1,6 +1,6 @@
 #!/bin/sh
 # One database per service, each owned by a login role of the same name, so that a service
-# reaches its own data and nothing else: orders, inventory, notifications.
+# reaches its own data and nothing else: orders, inventory, notifications, audit.
 #
 # UTF-8 whatever the server's default (an image initialised with the C locale defaults to
 # SQL_ASCII, whose text psycopg would hand back as bytes).
@@ -21,4 +21,5 @@ SQL
   create_service_database orders "${ORDER_DB_PASSWORD:?ORDER_DB_PASSWORD is not set}"
   create_service_database inventory "${INVENTORY_DB_PASSWORD:?INVENTORY_DB_PASSWORD is not set}"
   create_service_database notifications "${NOTIFICATION_DB_PASSWORD:?NOTIFICATION_DB_PASSWORD is not set}"
+  create_service_database audit "${AUDIT_DB_PASSWORD:?AUDIT_DB_PASSWORD is not set}"
 )

@@ -27,6 +27,7 @@ umask 077
 : "${ORDER_AMQP_PASSWORD:?ORDER_AMQP_PASSWORD is not set}"
 : "${INVENTORY_AMQP_PASSWORD:?INVENTORY_AMQP_PASSWORD is not set}"
 : "${NOTIFICATION_AMQP_PASSWORD:?NOTIFICATION_AMQP_PASSWORD is not set}"
+: "${AUDIT_AMQP_PASSWORD:?AUDIT_AMQP_PASSWORD is not set}"
 
 if [ ! -s "$pki/ca.key" ] || [ ! -s "$pki/ca.pem" ]; then
   openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 \
@@ -72,6 +73,7 @@ sed -e "s|@OPERATOR_PASSWORD_HASH@|$(password_hash "$RABBITMQ_OPERATOR_PASSWORD"
     -e "s|@ORDER_PASSWORD_HASH@|$(password_hash "$ORDER_AMQP_PASSWORD")|" \
     -e "s|@INVENTORY_PASSWORD_HASH@|$(password_hash "$INVENTORY_AMQP_PASSWORD")|" \
     -e "s|@NOTIFICATION_PASSWORD_HASH@|$(password_hash "$NOTIFICATION_AMQP_PASSWORD")|" \
+    -e "s|@AUDIT_PASSWORD_HASH@|$(password_hash "$AUDIT_AMQP_PASSWORD")|" \
     "$template" > "$work/definitions.json"
 if grep -q '@[A-Z_]*@' "$work/definitions.json"; then
   echo "definitions: a placeholder is left: $(grep -o '@[A-Z_]*@' "$work/definitions.json")" >&2

@@ -25,6 +25,7 @@ BROKER_USERS = {
     "order": "ORDER_AMQP_PASSWORD",
     "inventory": "INVENTORY_AMQP_PASSWORD",
     "notification": "NOTIFICATION_AMQP_PASSWORD",
+    "audit": "AUDIT_AMQP_PASSWORD",
 }
 CA_IN_THE_BROKER = "/etc/rabbitmq/setup/ca.pem"
 CONNECT_TIMEOUT = 10.0

@@ -17,12 +17,13 @@ from tests.support.polling import eventually_blocking
 from tests.support.processes import ROOT, free_port
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-APP_SERVICES = ("order_service", "inventory_service", "notification_service")
+APP_SERVICES = ("order_service", "inventory_service", "notification_service", "audit_service")
 INFRASTRUCTURE = ("rabbitmq", "postgres", "mailpit", "prometheus", "jaeger")
 SETUP = ("rabbitmq_setup",)  # one-shot: runs before the broker, then exits
 # Host ports the env file fixes; the scalable services' stay ephemeral, as in .env.example.
 FIXED_PORTS = (
     "ORDER_PORT",
+    "AUDIT_PORT",
     "RABBITMQ_AMQPS_PORT",
     "RABBITMQ_MANAGEMENT_PORT",
     "POSTGRES_PORT",

@@ -31,6 +31,7 @@ ALLOWED = {
         {"inventory.events", "inventory.order-events.dlx", DEFAULT_EXCHANGE},
         {"inventory.order-events", "inventory.order-events.dlq"},
     ),
+    "audit": (set(), set(), {"audit.events"}),  # the event log, read only
     "notification": (
         {"notification.order-events", "notification.inventory-events"},
         {
@@ -111,6 +112,7 @@ def test_only_the_operator_is_an_administrator_and_no_password_is_written_down(
         "order": [],
         "inventory": [],
         "notification": [],
+        "audit": ["management"],  # queue depths in the management API, no administration
     }
     # docker/rabbitmq/setup.sh puts each hash in, made from the password in .env.
     for name, user in users.items():

@@ -56,6 +56,7 @@ DATABASES = {  # service: its database (and owner role), and the variable of its
     "order_service": ("orders", "ORDER_DB_PASSWORD"),
     "inventory_service": ("inventory", "INVENTORY_DB_PASSWORD"),
     "notification_service": ("notifications", "NOTIFICATION_DB_PASSWORD"),
+    "audit_service": ("audit", "AUDIT_DB_PASSWORD"),
 }
 
 
@@ -185,13 +186,43 @@ def test_orders_settle_with_exact_stock_one_notification_per_kind_and_its_mail(
         settled = assert_one_notification_per_kind(notifications, finals, emails)
     mails = assert_one_mail_per_sent_notification(mailpit, settled, emails, sender(stack))
     assert_nothing_dead_lettered(management)
+    logged = assert_the_audit_log_shows_every_order(stack, finals)
     stack.journal.append(
         f"one replica each: placed {len(finals)} orders ({count_without(emails)} without "
         "e-mail), replayed 1 Idempotency-Key (same order back), reused it with another body "
         f"(409); saw {describe(finals)}; {in_stock} available 1 reserved 4, {sold_out} 0/0, "
         f"{unknown} 404; {describe_notifications(settled)}, one per (order, kind); "
-        f"{mail_line(mails, sender(stack))}; DLQs empty"
+        f"{mail_line(mails, sender(stack))}; DLQs empty; the audit log has their {logged} "
+        "events, genuine, and its page shows each order"
     )
+
+
+def assert_the_audit_log_shows_every_order(stack: ComposeStack, finals: dict[str, Json]) -> int:
+    """The audit service read every order's events from the stream as the `audit` user, and
+    its page shows each order and the queues as the management API reports them."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{stack.settings['AUDIT_PORT']}") as audit:
+
+        def logged() -> dict[str, list[Json]]:
+            return {i: get_json(audit, "/events", order_id=i) for i in finals}
+
+        found = eventually_blocking(
+            logged,
+            lambda events: all(len(e) == 2 for e in events.values()),
+            timeout=60,
+            what="each order's two events in the audit log",
+        )
+        for events in found.values():
+            assert [e["verdict"] for e in events] == ["genuine", "genuine"], events
+            assert events[0]["type"] == "OrderPlaced", events
+            assert len(events[0]["trace_id"] or "") == 32, "traced in compose"
+        page = eventually_blocking(
+            lambda: audit.get("/").text,
+            lambda html: '<span class="source">management API</span>' in html,
+            timeout=30,
+            what="the page's health from the management API",
+        )
+        assert all(f'id="order-{order_id}"' in page for order_id in finals)
+    return sum(len(events) for events in found.values())
 
 
 def mail_line(mails: int, sender: str) -> str:
@@ -360,7 +391,7 @@ def test_services_stop_cleanly_on_sigterm(stack: ComposeStack) -> None:
     stack.compose("stop", "--timeout=30", *APP_SERVICES, timeout=180)
     took = time.monotonic() - started
     stopped = [c for c in stack.containers() if c["service"] in APP_SERVICES]
-    assert len(stopped) == 5
+    assert len(stopped) == 6  # order, audit, and two replicas each of inventory and notification
     assert all((c["state"], c["exit_code"]) == ("exited", "0") for c in stopped), stopped
     assert took < 30
-    stack.journal.append(f"5 service containers stopped on SIGTERM in {took:.1f}s, all exit 0")
+    stack.journal.append(f"6 service containers stopped on SIGTERM in {took:.1f}s, all exit 0")
