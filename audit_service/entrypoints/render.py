@@ -143,8 +143,8 @@ def health_panel(health: BrokerHealth | None) -> str:
     </tbody>
   </table></div>
   <p class="muted">Event log <code>audit.events</code>: {escape(stream)}. Source:
-    {escape(health.source)}. Dead letters: <a href="/dead-letters">/dead-letters</a>
-    (the admin token, when set).</p>
+    <span class="source">{escape(health.source)}</span>. Dead letters:
+    <a href="/dead-letters">/dead-letters</a> (the admin token, when set).</p>
   {error}"""
     return f"""<section id="health" class="health" aria-labelledby="health-title">
   <h2 id="health-title">Broker</h2>

@@ -102,6 +102,9 @@ async def test_an_order_placed_on_the_page_is_seen_to_confirmation_with_its_trou
     await expect(forged).to_be_visible(timeout=15 * SECONDS)
     await expect(forged).to_contain_text("unsigned")
     assert await red(forged), "a forged event is shown in red"
+    # ...and the consumers that refused it dead-lettered it: shown on its order too.
+    refused = card.locator(".hop.bad", has_text="order.inventory-events")
+    await expect(refused).to_contain_text("Untrusted: unsigned", timeout=15 * SECONDS)
     health = page.locator("#health tr", has_text="inventory.order-events")
     await expect(health.locator("td").nth(3)).not_to_have_text("0", timeout=10 * SECONDS)
 

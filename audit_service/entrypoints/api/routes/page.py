@@ -71,11 +71,8 @@ async def asset(name: str) -> Response:
     return Response(content, media_type=ASSETS[name], headers={"Cache-Control": "no-cache"})
 
 
-@router.get(
-    "/live",
-    response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-sent events"}},
-)
+# Not in the OpenAPI document, like the page: a stream that never ends is for browsers.
+@router.get("/live", response_class=StreamingResponse, include_in_schema=False)
 async def live(board: BoardDep) -> StreamingResponse:
     """Server-sent events: `order` (an order's card, whole, with its status and event ids),
     `health` (the broker panel), `orphans` (messages of no order)."""
@@ -103,11 +100,8 @@ async def live(board: BoardDep) -> StreamingResponse:
     )
 
 
-@router.post(
-    "/proxy/orders",
-    status_code=202,
-    responses={**error_responses(409, 413, 415, 422), 502: {"description": "No order service"}},
-)
+# The page's way to the order service: its answers are that service's (see its document).
+@router.post("/proxy/orders", include_in_schema=False)
 async def place_order(
     request: Request,
     services: ServicesDep,
