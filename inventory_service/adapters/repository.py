@@ -2,27 +2,32 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Row, bindparam, select, update
+from sqlalchemy import Connection, Row, select
 
-from inventory_service.adapters.tables import reservations, stock
+from inventory_service.adapters.tables import stock
 from inventory_service.domain.model import Reservation, StockLevel
+from shared.persistence.plain_sql import PlainSql, read_uuid
 from shared.persistence.sql import dialect_insert, utcnow
 
 
 class SqlStockRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        self._sql = PlainSql(conn)
 
     def lock(self, skus: Iterable[str]) -> dict[str, StockLevel]:
         """Read the levels of `skus` and hold them until the transaction ends (row locks in
         sku order on PostgreSQL; SQLite's write lock is already held)."""
-        query = (
-            select(stock)
-            .where(stock.c.sku.in_(sorted(skus)))
-            .order_by(stock.c.sku)
-            .with_for_update()
+        wanted = sorted(skus)
+        if not wanted:
+            return {}
+        rows = self._sql.rows(
+            "SELECT sku, available, reserved FROM stock "
+            f"WHERE sku IN {self._sql.in_list(len(wanted))} ORDER BY sku"
+            + (" FOR UPDATE" if self._sql.postgres else ""),
+            wanted,
         )
-        return {row.sku: _level(row) for row in self._conn.execute(query)}
+        return {sku: StockLevel(sku, available, reserved) for sku, available, reserved in rows}
 
     def get(self, sku: str) -> StockLevel | None:
         row = self._conn.execute(select(stock).where(stock.c.sku == sku)).first()
@@ -32,21 +37,10 @@ class SqlStockRepository:
         return [_level(row) for row in self._conn.execute(select(stock).order_by(stock.c.sku))]
 
     def save(self, levels: Iterable[StockLevel]) -> None:
-        rows = [
-            {"b_sku": level.sku, "b_available": level.available, "b_reserved": level.reserved}
-            for level in levels
-        ]
-        if not rows:
-            return
-        self._conn.execute(
-            update(stock)
-            .where(stock.c.sku == bindparam("b_sku"))
-            .values(
-                available=bindparam("b_available"),
-                reserved=bindparam("b_reserved"),
-                updated_at=utcnow(),
-            ),
-            rows,
+        now = self._sql.time(utcnow())
+        self._sql.executemany(
+            "UPDATE stock SET available = ?, reserved = ?, updated_at = ? WHERE sku = ?",
+            [(level.available, level.reserved, now, level.sku) for level in levels],
         )
 
     def set_available(self, sku: str, available: int) -> StockLevel:
@@ -62,27 +56,33 @@ class SqlStockRepository:
 
 class SqlReservationRepository:
     def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+        self._sql = PlainSql(conn)
 
     def existing(self, order_ids: Iterable[UUID]) -> set[UUID]:
-        query = select(reservations.c.order_id).where(reservations.c.order_id.in_(list(order_ids)))
-        return set(self._conn.scalars(query).all())
+        ids = [self._sql.uuid(order_id) for order_id in order_ids]
+        if not ids:
+            return set()
+        rows = self._sql.rows(
+            f"SELECT order_id FROM reservations WHERE order_id IN {self._sql.in_list(len(ids))}",
+            ids,
+        )
+        return {read_uuid(row[0]) for row in rows}
 
     def add(self, new: Sequence[Reservation]) -> None:
-        if not new:
-            return
-        now = utcnow()
-        self._conn.execute(
-            reservations.insert(),
+        sql = self._sql
+        now = sql.time(utcnow())
+        sql.executemany(
+            "INSERT INTO reservations (order_id, status, reason, items, event_id, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             [
-                {
-                    "order_id": r.order_id,
-                    "status": r.status,
-                    "reason": r.reason,
-                    "items": [{"sku": line.sku, "quantity": line.quantity} for line in r.lines],
-                    "event_id": r.event_id,
-                    "created_at": now,
-                }
+                (
+                    sql.uuid(r.order_id),
+                    r.status,
+                    r.reason,
+                    sql.json([{"sku": line.sku, "quantity": line.quantity} for line in r.lines]),
+                    r.event_id,
+                    now,
+                )
                 for r in new
             ],
         )

@@ -3,7 +3,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Connection, Row, Select, and_, bindparam, exists, select, update
+from sqlalchemy import Connection, Row, Select, select
 
 from notification_service.adapters.tables import contacts, notifications
 from notification_service.domain.model import (
@@ -15,55 +15,64 @@ from notification_service.domain.model import (
     compose,
     recipient_for,
 )
-from shared.persistence.sql import claim_due, insert_ignoring_duplicates, utcnow
+from shared.persistence.plain_sql import PlainSql, read_json, read_time, read_uuid
+from shared.persistence.sql import utcnow
 from shared.telemetry.tracing import trace_headers
 
 
 class SqlContactRepository:
     def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+        self._sql = PlainSql(conn)
 
     def remember(self, new: Iterable[Contact]) -> None:
-        now = utcnow()
-        rows = [
-            {
-                "order_id": c.order_id,
-                "customer_id": c.customer_id,
-                "email": c.email,
-                "created_at": now,
-            }
-            for c in new
-        ]
-        if rows:
-            self._conn.execute(insert_ignoring_duplicates(self._conn, contacts), rows)
+        sql = self._sql
+        now = sql.time(utcnow())
+        sql.executemany(
+            "INSERT INTO contacts (order_id, customer_id, email, created_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [(sql.uuid(c.order_id), c.customer_id, c.email, now) for c in new],
+        )
+
+
+_COLUMNS = (
+    "n.id, n.order_id, n.kind, n.recipient, n.subject, n.body, n.status, n.created_at, "
+    "n.attempts, n.trace, c.customer_id, c.email"
+)
 
 
 class SqlNotificationRepository:
+    """Notifications. What every event and every send takes is plain SQL (see
+    shared.persistence.plain_sql); the API's reads go through SQLAlchemy."""
+
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        self._sql = PlainSql(conn)
 
     def add(self, wanted: Iterable[NewNotification]) -> None:
-        now = utcnow()
+        sql = self._sql
+        now = sql.time(utcnow())
         rows = []
         for new in wanted:
             subject, body = compose(new.kind, new.order_id, new.detail, new.amount)
             rows.append(
-                {
-                    "id": uuid4(),
-                    "order_id": new.order_id,
-                    "kind": new.kind.value,
-                    "recipient": None,
-                    "subject": subject,
-                    "body": body,
-                    "status": Status.PENDING.value,
-                    "created_at": now,
-                    "claimed_until": now,
-                    "attempts": 0,
-                    "trace": trace_headers(new.cause),
-                }
+                (
+                    sql.uuid(uuid4()),
+                    sql.uuid(new.order_id),
+                    new.kind.value,
+                    subject,
+                    body,
+                    Status.PENDING.value,
+                    now,
+                    now,
+                    sql.json(trace_headers(new.cause)),
+                )
             )
-        if rows:
-            self._conn.execute(insert_ignoring_duplicates(self._conn, notifications), rows)
+        sql.executemany(
+            "INSERT INTO notifications (id, order_id, kind, recipient, subject, body, status, "
+            "created_at, claimed_until, attempts, trace) "
+            "VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT DO NOTHING",
+            rows,
+        )
 
     def latest(self, *, order_id: UUID | None, limit: int) -> Sequence[Notification]:
         query = (
@@ -78,64 +87,66 @@ class SqlNotificationRepository:
     def claim_sendable(self, limit: int, lease_until: datetime) -> list[Notification]:
         """Lease up to `limit` pending notifications whose order's contact is known and
         whose lease has run out (several instances never send the same one at once)."""
-        t = notifications
-        contact_known = exists().where(contacts.c.order_id == t.c.order_id)
-        claimed = claim_due(
-            self._conn,
-            t,
-            ready=and_(t.c.status == Status.PENDING.value, contact_known),
-            lease_until=lease_until,
-            limit=limit,
+        sql = self._sql
+        now = sql.time(utcnow())
+        due = (
+            "SELECT n.id FROM notifications n WHERE n.status = ? AND n.claimed_until <= ? "
+            "AND EXISTS (SELECT 1 FROM contacts c WHERE c.order_id = n.order_id) "
+            "ORDER BY n.created_at LIMIT ?" + (" FOR UPDATE SKIP LOCKED" if sql.postgres else "")
         )
-        query = _with_contact(select(t)).where(t.c.id.in_([row.id for row in claimed]))
-        return [_notification(row) for row in self._conn.execute(query.order_by(t.c.created_at))]
+        claimed = sql.rows(
+            f"UPDATE notifications SET claimed_until = ? WHERE id IN ({due}) "
+            "AND status = ? AND claimed_until <= ? RETURNING id",
+            [sql.time(lease_until), Status.PENDING.value, now, limit, Status.PENDING.value, now],
+        )
+        if not claimed:
+            return []
+        ids = [row[0] for row in claimed]
+        rows = sql.rows(
+            f"SELECT {_COLUMNS} FROM notifications n LEFT JOIN contacts c "
+            f"ON c.order_id = n.order_id WHERE n.id IN {sql.in_list(len(ids))} "
+            "ORDER BY n.created_at",
+            ids,
+        )
+        return [_from_plain(row) for row in rows]
 
     def mark_sent(self, sent: Sequence[tuple[Notification, datetime]]) -> None:
-        if not sent:
-            return
-        self._conn.execute(
-            update(notifications)
-            .where(notifications.c.id == bindparam("b_id"))
-            .values(
-                status=Status.SENT.value,
-                attempts=bindparam("b_attempts"),
-                recipient=bindparam("b_recipient"),
-                sent_at=bindparam("b_sent_at"),
-            ),
+        sql = self._sql
+        sql.executemany(
+            "UPDATE notifications SET status = ?, attempts = ?, recipient = ?, sent_at = ? "
+            "WHERE id = ?",
             [
-                {
-                    "b_id": n.id,
-                    "b_attempts": n.attempts + 1,
-                    "b_recipient": n.recipient,
-                    "b_sent_at": at,
-                }
+                (Status.SENT.value, n.attempts + 1, n.recipient, sql.time(at), sql.uuid(n.id))
                 for n, at in sent
             ],
         )
 
     def mark_skipped(self, notification: Notification, reason: str) -> None:
-        self._update(
-            notification.id,
-            status=Status.SKIPPED.value,
-            attempts=notification.attempts + 1,
-            recipient=notification.recipient,
-            last_error=reason,
+        self._sql.execute(
+            "UPDATE notifications SET status = ?, attempts = ?, recipient = ?, last_error = ? "
+            "WHERE id = ?",
+            [
+                Status.SKIPPED.value,
+                notification.attempts + 1,
+                notification.recipient,
+                reason,
+                self._sql.uuid(notification.id),
+            ],
         )
 
     def mark_failed_attempt(
         self, notification: Notification, status: Status, retry_at: datetime, error: str
     ) -> None:
-        self._update(
-            notification.id,
-            status=status.value,
-            attempts=notification.attempts + 1,
-            claimed_until=retry_at,
-            last_error=error[:1000],
-        )
-
-    def _update(self, notification_id: UUID, **values: Any) -> None:
-        self._conn.execute(
-            update(notifications).where(notifications.c.id == notification_id).values(**values)
+        self._sql.execute(
+            "UPDATE notifications SET status = ?, attempts = ?, claimed_until = ?, "
+            "last_error = ? WHERE id = ?",
+            [
+                status.value,
+                notification.attempts + 1,
+                self._sql.time(retry_at),
+                error[:1000],
+                self._sql.uuid(notification.id),
+            ],
         )
 
 
@@ -163,4 +174,24 @@ def _notification(row: Row[Any]) -> Notification:
         attempts=row.attempts,
         email=row.email,
         trace=row.trace or {},
+    )
+
+
+def _from_plain(row: tuple[Any, ...]) -> Notification:
+    (id_, order_id, kind, recipient, subject, body, status, created, attempts, trace) = row[:10]
+    customer_id, email = row[10], row[11]
+    if recipient is None and customer_id is not None:
+        recipient = recipient_for(customer_id, email)
+    return Notification(
+        id=read_uuid(id_),
+        order_id=read_uuid(order_id),
+        kind=Kind(kind),
+        recipient=recipient,
+        subject=subject,
+        body=body,
+        status=Status(status),
+        created_at=read_time(created),
+        attempts=attempts,
+        email=email,
+        trace=read_json(trace) or {} if trace is not None else {},
     )

@@ -9,7 +9,8 @@ from collections.abc import Iterable
 
 from sqlalchemy import Column, Connection, MetaData, String, Table
 
-from shared.persistence.sql import UTCDateTime, insert_ignoring_duplicates, utcnow
+from shared.persistence.plain_sql import PlainSql
+from shared.persistence.sql import UTCDateTime, utcnow
 
 
 def inbox_table(metadata: MetaData) -> Table:
@@ -25,8 +26,8 @@ def inbox_table(metadata: MetaData) -> Table:
 
 class SqlInbox:
     def __init__(self, conn: Connection, table: Table) -> None:
-        self._conn = conn
-        self._table = table
+        self._sql = PlainSql(conn)
+        self._table = table.name
 
     def record_new(self, consumer: str, events: Iterable[tuple[str, str]]) -> set[str]:
         """Record (event id, type) pairs for `consumer`; return the ids not seen before.
@@ -34,18 +35,15 @@ class SqlInbox:
         On PostgreSQL a concurrent transaction inserting the same id makes this one wait
         for it, then skip the id: two deliveries of one event can never both be applied.
         """
-        now = utcnow()
-        rows = {
-            event_id: {
-                "consumer": consumer,
-                "event_id": event_id,
-                "event_type": event_type,
-                "received_at": now,
-            }
-            for event_id, event_type in events
-        }
-        if not rows:
+        unique = dict(events)
+        if not unique:
             return set()
-        stmt = insert_ignoring_duplicates(self._conn, self._table).returning(self._table.c.event_id)
-        result = self._conn.execute(stmt, list(rows.values()))
-        return {row.event_id for row in result}
+        now = self._sql.time(utcnow())
+        values = ", ".join("(?, ?, ?, ?)" for _ in unique)
+        params = [v for event_id, type_ in unique.items() for v in (consumer, event_id, type_, now)]
+        rows = self._sql.rows(
+            f"INSERT INTO {self._table} (consumer, event_id, event_type, received_at) "
+            f"VALUES {values} ON CONFLICT DO NOTHING RETURNING event_id",
+            params,
+        )
+        return {row[0] for row in rows}

@@ -32,6 +32,7 @@ from sqlalchemy import (
 
 from shared.contract.outbound import OutboundMessage
 from shared.persistence.database import Database
+from shared.persistence.plain_sql import PlainSql
 from shared.persistence.sql import UTCDateTime, claim_due, utcnow
 
 log = logging.getLogger(__name__)
@@ -68,22 +69,24 @@ class OutboxStore:
 
     def insert(self, conn: Connection, messages: Sequence[OutboundMessage]) -> None:
         """Insert rows inside the caller's transaction, leased to this process."""
-        now = utcnow()
-        conn.execute(
-            self._table.insert(),
+        sql = PlainSql(conn)
+        claimed_until = sql.time(utcnow() + self._lease)
+        sql.executemany(
+            f"INSERT INTO {self._table.name} (id, exchange, routing_key, event_type, "
+            "correlation_id, body, headers, created_at, claimed_until, attempts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
             [
-                {
-                    "id": m.id,
-                    "exchange": m.exchange,
-                    "routing_key": m.routing_key,
-                    "event_type": m.event_type,
-                    "correlation_id": m.correlation_id,
-                    "body": m.body,
-                    "headers": dict(m.headers),
-                    "created_at": m.created_at,
-                    "claimed_until": now + self._lease,
-                    "attempts": 0,
-                }
+                (
+                    m.id,
+                    m.exchange,
+                    m.routing_key,
+                    m.event_type,
+                    m.correlation_id,
+                    m.body,
+                    sql.json(dict(m.headers)),
+                    sql.time(m.created_at),
+                    claimed_until,
+                )
                 for m in messages
             ],
         )
@@ -108,11 +111,14 @@ class OutboxStore:
         published_at = utcnow()
 
         def mark(conn: Connection) -> None:
+            sql = PlainSql(conn)
+            at = sql.time(published_at)
             for start in range(0, len(ids), _CHUNK):
-                conn.execute(
-                    update(t)
-                    .where(t.c.id.in_(ids[start : start + _CHUNK]))
-                    .values(published_at=published_at, attempts=t.c.attempts + 1)
+                chunk = ids[start : start + _CHUNK]
+                sql.execute(
+                    f"UPDATE {t.name} SET published_at = ?, attempts = attempts + 1 "
+                    f"WHERE id IN {sql.in_list(len(chunk))}",
+                    [at, *chunk],
                 )
 
         await self._db.run(mark)

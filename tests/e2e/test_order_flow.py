@@ -60,14 +60,20 @@ def order_mix(rng: random.Random) -> list[tuple[dict[str, Any], str]]:
             items.append({"sku": "SKU-B", "quantity": 1})
         rng.shuffle(items)
         orders.append(
-            ({"customer_id": f"c-{n}", "email": f"c{n}@example.com", "items": items}, "CONFIRMED")
+            (
+                {"customer_id": f"c-{n}", "email": f"c{n}@example.com", "items": items},
+                "CONFIRMED",
+            )
         )
     for n in range(10):  # more SKU-C than there will ever be, with lines that would fit
         orders.append(
             (
                 {
                     "customer_id": f"short-{n}",
-                    "items": [{"sku": "SKU-A", "quantity": 1}, {"sku": "SKU-C", "quantity": 4}],
+                    "items": [
+                        {"sku": "SKU-A", "quantity": 1},
+                        {"sku": "SKU-C", "quantity": 4},
+                    ],
                 },
                 "REJECTED",
             )
@@ -92,7 +98,11 @@ def order_mix(rng: random.Random) -> list[tuple[dict[str, Any], str]]:
 async def test_fifty_orders_end_in_the_right_state_with_exact_stock_and_notifications(
     system: dict[str, httpx.AsyncClient], broker_url: str
 ) -> None:
-    orders, inventory, notifications = system["order"], system["inventory"], system["notification"]
+    orders, inventory, notifications = (
+        system["order"],
+        system["inventory"],
+        system["notification"],
+    )
     for sku, available in STOCK.items():
         assert (
             await inventory.put(f"/stock/{sku}", json={"available": available})
@@ -161,7 +171,10 @@ async def test_fifty_orders_end_in_the_right_state_with_exact_stock_and_notifica
         (i, outcome_kind[status]) for i, status in expected.items()
     }
     one = await get_json(notifications, f"/notifications?order_id={ids[0]}")
-    assert {n["kind"] for n in one} == {"order-received", outcome_kind[expected[ids[0]]]}
+    assert {n["kind"] for n in one} == {
+        "order-received",
+        outcome_kind[expected[ids[0]]],
+    }
 
 
 BAD_BODIES = [
@@ -172,7 +185,11 @@ BAD_BODIES = [
     ({"customer_id": "", "items": [{"sku": "SKU-A", "quantity": 1}]}, "customer_id"),
     ({"items": [{"sku": "SKU-A", "quantity": 1}]}, "customer_id"),
     (
-        {"customer_id": "c", "email": "not-an-email", "items": [{"sku": "A", "quantity": 1}]},
+        {
+            "customer_id": "c",
+            "email": "not-an-email",
+            "items": [{"sku": "A", "quantity": 1}],
+        },
         "email",
     ),
     ({"customer_id": "c", "items": [{"sku": "", "quantity": 1}]}, "sku"),
@@ -183,16 +200,26 @@ BAD_BODIES = [
     ({"customer_id": "c", "items": [{"sku": "SKU-A", "quantity": True}]}, "quantity"),
     ({"customer_id": "c", "items": [{"sku": "SKU-A", "quantity": 1.0}]}, "quantity"),
     # No control characters (a NUL could not be stored in PostgreSQL).
-    ({"customer_id": "c\x00", "items": [{"sku": "SKU-A", "quantity": 1}]}, "customer_id"),
     (
-        {"customer_id": "c", "email": "a\x00@example.com", "items": [{"sku": "A", "quantity": 1}]},
+        {"customer_id": "c\x00", "items": [{"sku": "SKU-A", "quantity": 1}]},
+        "customer_id",
+    ),
+    (
+        {
+            "customer_id": "c",
+            "email": "a\x00@example.com",
+            "items": [{"sku": "A", "quantity": 1}],
+        },
         "email",
     ),
     # One line per sku: these two could never be reserved as one line.
     (
         {
             "customer_id": "c",
-            "items": [{"sku": "SKU-A", "quantity": 6000}, {"sku": "SKU-A", "quantity": 6000}],
+            "items": [
+                {"sku": "SKU-A", "quantity": 6000},
+                {"sku": "SKU-A", "quantity": 6000},
+            ],
         },
         "SKU-A on more than one line",
     ),
@@ -215,7 +242,8 @@ async def test_bad_bodies_get_422_with_a_reason_and_publish_nothing(
         assert not_json.status_code == 422
         # A good order afterwards proves the tap works: it is the only event that arrives.
         good = await orders.post(
-            "/orders", json={"customer_id": "c", "items": [{"sku": "SKU-A", "quantity": 1}]}
+            "/orders",
+            json={"customer_id": "c", "items": [{"sku": "SKU-A", "quantity": 1}]},
         )
         assert good.status_code == 202
         arrived: list[Any] = []

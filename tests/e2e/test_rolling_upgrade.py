@@ -101,9 +101,7 @@ def expected_total(order: Order) -> str | None:
     return format(sum(PRICES[i["sku"]] * i["quantity"] for i in order.items), "f")
 
 
-async def dead_letters(
-    system: System, service: str, queue: str
-) -> list[dict[str, object]]:
+async def dead_letters(system: System, service: str, queue: str) -> list[dict[str, object]]:
     found: list[dict[str, object]] = await get_json(
         system.http, f"{system.url(service)}/admin/dead-letters/{queue}"
     )
@@ -118,9 +116,7 @@ async def test_a_rolling_upgrade_to_order_placed_v2_loses_nothing_and_dead_lette
     async with BrokerProbe(broker_url) as probe:
         published = await probe.tap(ORDER_EVENTS)
         phases = {"v1 everywhere": time.monotonic()}
-        async with flowing(
-            system
-        ):  # orders the whole time, however long each step takes
+        async with flowing(system):  # orders the whole time, however long each step takes
             await asyncio.sleep(3)
             await upgrade(system, "inventory")
             phases["inventory upgraded"] = time.monotonic()
@@ -142,35 +138,25 @@ async def test_a_rolling_upgrade_to_order_placed_v2_loses_nothing_and_dead_lette
         [name for name, at in phases.items() if at <= order.accepted_at][-1]
         for order in system.orders
     )
-    print(
-        f"orders per phase {dict(per_phase)}; OrderPlaced published by version {dict(versions)}"
-    )
+    print(f"orders per phase {dict(per_phase)}; OrderPlaced published by version {dict(versions)}")
     assert_nothing_lost_or_doubled(tally)
     assert await dead_letters(system, "inventory", INVENTORY_ORDER_EVENTS.name) == []
-    assert (
-        await dead_letters(system, "notification", NOTIFICATION_ORDER_EVENTS.name) == []
-    )
+    assert await dead_letters(system, "notification", NOTIFICATION_ORDER_EVENTS.name) == []
     assert all(per_phase[name] > 0 for name in phases), "orders flowed in every phase"
     assert versions["1"] > 0 and versions["2"] > 0
     # The mails of the orders published as v2 say what they cost; the v1 ones cannot.
 
     def received_mail(order: Order) -> str:
-        (mail,) = [
-            m for m in box.for_order(order.id) if "received" in str(m["Subject"])
-        ]
+        (mail,) = [m for m in box.for_order(order.id) if "received" in str(m["Subject"])]
         return str(mail.get_payload())
 
-    await eventually(
-        lambda: len(box.messages), lambda n: n >= 2 * len(system.orders), timeout=60
-    )
+    await eventually(lambda: len(box.messages), lambda n: n >= 2 * len(system.orders), timeout=60)
     v2 = [o for o in system.orders if version_of[o.id] == "2"]
     priced = [o for o in v2 if expected_total(o)]
     assert priced, "some priced orders were published as v2"
     for order in priced:
         assert f"Total: {expected_total(order)} EUR." in received_mail(order), order
-    unpriced = [
-        o for o in system.orders if version_of[o.id] == "1" or not expected_total(o)
-    ]
+    unpriced = [o for o in system.orders if version_of[o.id] == "1" or not expected_total(o)]
     assert unpriced and all("Total:" not in received_mail(o) for o in unpriced)
 
 

@@ -37,8 +37,8 @@ CATALOGUE: tuple[Mutation, ...] = (
         id="inbox-off",
         guarantee="a redelivered event finds its inbox row and is acked without effect",
         file="shared/persistence/inbox.py",
-        find="return {row.event_id for row in result}",
-        replace="return set(rows)",
+        find="return {row[0] for row in rows}",
+        replace="return set(unique)",
         tests=(
             f"{DM}::test_two_deliveries_of_one_event_in_one_batch_are_applied_once_and_both_acked",
             f"{DM}::test_a_redelivery_in_a_later_batch_is_acked_without_effect",
@@ -328,8 +328,8 @@ CATALOGUE: tuple[Mutation, ...] = (
         id="outbox-row-not-leased",
         guarantee="a row being published after its commit is not swept by another relay",
         file="shared/persistence/outbox_store.py",
-        find='"claimed_until": now + self._lease,',
-        replace='"claimed_until": now,',
+        find="claimed_until = sql.time(utcnow() + self._lease)",
+        replace="claimed_until = sql.time(utcnow())",
         tests=(f"{TX}::test_a_row_handed_over_at_commit_is_not_swept_while_its_lease_runs",),
     ),
     Mutation(
@@ -376,8 +376,8 @@ CATALOGUE: tuple[Mutation, ...] = (
         id="no-row-lock",
         guarantee="reservations lock the stock rows they touch (two processes stay exact)",
         file="inventory_service/adapters/repository.py",
-        find="            .with_for_update()\n",
-        replace="",
+        find=' + (" FOR UPDATE" if self._sql.postgres else ""),\n',
+        replace=",\n",
         tests=(
             "tests/integration/test_crash_and_competition.py::"
             "test_two_consumers_on_one_queue_never_oversell[postgresql]",
@@ -640,8 +640,8 @@ CATALOGUE: tuple[Mutation, ...] = (
         id="sent-notification-not-marked",
         guarantee="a notification is sent once: marked sent right after the channel took it",
         file="notification_service/adapters/repository.py",
-        find="                status=Status.SENT.value,\n",
-        replace="                status=Status.PENDING.value,\n",
+        find="(Status.SENT.value, n.attempts + 1, n.recipient, sql.time(at), sql.uuid(n.id))",
+        replace="(Status.PENDING.value, n.attempts + 1, n.recipient, sql.time(at), sql.uuid(n.id))",
         tests=(
             "tests/integration/test_email.py::"
             "test_each_notification_is_mailed_once_with_a_stable_message_id",
