@@ -104,6 +104,13 @@ class OutboxRelay:
 
     async def _relay_once(self) -> None:
         now = asyncio.get_running_loop().time()
+        sweep = now - self._last_sweep >= self._poll_interval
+        if sweep:
+            self._last_sweep = now
+            # Read also while the broker is away: that is when the backlog grows.
+            pending, oldest_age = await self._storage.backlog()
+            self._metrics.outbox_pending.set(pending)
+            self._metrics.outbox_oldest_age.set(oldest_age)
         if not self._publisher.is_ready:
             # Leased rows come back through the sweep once the broker does.
             self._pending.clear()
@@ -113,11 +120,7 @@ class OutboxRelay:
                 self._pending.popleft() for _ in range(min(self._batch_size, len(self._pending)))
             ]
             await self._publish(batch)
-        if now - self._last_sweep >= self._poll_interval:
-            self._last_sweep = now
-            pending, oldest_age = await self._storage.backlog()
-            self._metrics.outbox_pending.set(pending)
-            self._metrics.outbox_oldest_age.set(oldest_age)
+        if sweep:
             while batch := await self._storage.claim_due(self._batch_size):
                 log.info("outbox sweep claimed %d unpublished event(s)", len(batch))
                 await self._publish(batch)

@@ -804,6 +804,10 @@ async def test_rows_committed_while_the_broker_is_away_are_published_when_it_is_
     await asyncio.sleep(0.2)  # several relay cycles with the broker away
     assert relaying.confirmed_ids() == []
     assert all(row[0] is None for row in relaying.rows().values())
+    # The backlog shows on the gauges the outbox-lag alert reads, broker away or not.
+    registry = relaying.relay._metrics.registry
+    await eventually(lambda: registry.get_sample_value("outbox_pending_rows") == 3 or None)
+    assert (registry.get_sample_value("outbox_oldest_unpublished_age_seconds") or 0) > 0
 
     relaying.publisher.is_ready = True
 
