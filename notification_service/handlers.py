@@ -20,7 +20,7 @@ def order_received(events: Sequence[Event[OrderPlacedV2]], uow: NotificationUnit
         NewNotification(e.data.order_id, Kind.ORDER_RECEIVED, amount=_amount(e.data), cause=e.id)
         for e in events
     )
-    uow.send_when_committed()
+    uow.send_when_committed(e.data.order_id for e in events)
 
 
 def order_confirmed(events: Sequence[Event[StockReservedV1]], uow: NotificationUnitOfWork) -> None:
@@ -28,7 +28,7 @@ def order_confirmed(events: Sequence[Event[StockReservedV1]], uow: NotificationU
         NewNotification(event.data.order_id, Kind.ORDER_CONFIRMED, cause=event.id)
         for event in events
     )
-    uow.send_when_committed()
+    uow.send_when_committed(e.data.order_id for e in events)
 
 
 def order_rejected(events: Sequence[Event[StockRejectedV1]], uow: NotificationUnitOfWork) -> None:
@@ -36,7 +36,7 @@ def order_rejected(events: Sequence[Event[StockRejectedV1]], uow: NotificationUn
         NewNotification(event.data.order_id, Kind.ORDER_REJECTED, event.data.reason, cause=event.id)
         for event in events
     )
-    uow.send_when_committed()
+    uow.send_when_committed(e.data.order_id for e in events)
 
 
 ORDER_EVENT_HANDLERS: list[Handler[NotificationUnitOfWork, Any]] = [

@@ -2,13 +2,21 @@
 them has committed: a notification is never sent for an event that was rolled back.
 
 Rows are leased while being sent, so several instances never send the same one at once.
-A notification waits until its order's contact is known (the order's outcome can arrive
-before the order itself), is marked sent right after the channel accepts it, and a failed
-send is retried with back-off (`domain.model.after_failed_send`), then marked failed.
+The fast path needs no transaction of its own: the consumer's transaction that records a
+notification also leases it to this process, and hands it over once committed
+(`accept`). Whatever that misses (a contact not known yet, a crash, another instance's
+lease run out) the sweep claims every `poll_interval`. A notification waits until its
+order's contact is known (the order's outcome can arrive before the order itself); a
+failed send is retried with back-off (`domain.model.after_failed_send`), then marked
+failed. A send is marked at once when the channel says so (e-mail: the shorter the window
+for a duplicate, the better); otherwise the marks of all that went out in `mark_delay`
+are written in one statement. A crash before the mark re-sends once the lease has run out.
 """
 
 import asyncio
 import logging
+from collections import deque
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from notification_service.adapters.channels import NotificationChannel, Undeliverable
@@ -35,7 +43,7 @@ class Dispatcher:
         lease_seconds: float = 30.0,
         retry_base_seconds: float = 1.0,
         poll_interval: float = 1.0,
-        linger: float = 0.02,
+        mark_delay: float = 0.25,
         metrics: Metrics | None = None,
         tracing: Tracing | None = None,
     ) -> None:
@@ -48,31 +56,54 @@ class Dispatcher:
         self._lease = timedelta(seconds=lease_seconds)
         self._retry_base = retry_base_seconds
         self._poll_interval = poll_interval
-        self._linger = linger
+        self._mark_delay = min(mark_delay, lease_seconds / 4)
         self._wake = asyncio.Event()
+        self._ready: deque[Notification] = deque()
+        self._sent: list[tuple[Notification, datetime]] = []
+        self._sent_since = 0.0
+        self._mark_timer: asyncio.TimerHandle | None = None
+        self._last_sweep = 0.0
+
+    def accept(self, notifications: Sequence[Notification]) -> None:
+        """Send these (leased to this process by the transaction that just committed)."""
+        self._ready.extend(notifications)
+        self._wake.set()
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
-        await poll_loop(self._dispatch_all, self._wake, self._poll_interval, "dispatch")
+        try:
+            await poll_loop(self._dispatch_all, self._wake, self._poll_interval, "dispatch")
+        except asyncio.CancelledError:
+            # Stopping: what went out is marked now, not sent again by the next process.
+            await self._mark_sent(now=True)
+            raise
 
     async def _dispatch_all(self) -> None:
-        # Linger a moment after a wake-up: notifications recorded in quick succession then
-        # go out, and are marked, together.
-        await asyncio.sleep(self._linger)
-        while await self.dispatch_once() == self._batch_size:
-            pass
+        while self._ready:
+            await self._send_all([self._ready.popleft() for _ in range(len(self._ready))])
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._last_sweep >= self._poll_interval:
+            self._last_sweep = loop.time()
+            while await self.dispatch_once() == self._batch_size:
+                pass
+        await self._mark_sent()
 
     async def dispatch_once(self) -> int:
+        """Claim what is due (the sweep) and send it; how many were claimed."""
         lease_until = utcnow() + self._lease
         claimed = await self._db.run(
             lambda conn: SqlNotificationRepository(conn).claim_sendable(
                 self._batch_size, lease_until
             )
         )
-        sent: list[tuple[Notification, datetime]] = []
-        for notification in claimed:
+        await self._send_all(claimed)
+        await self._mark_sent()
+        return len(claimed)
+
+    async def _send_all(self, notifications: Sequence[Notification]) -> None:
+        for notification in notifications:
             # The send continues the trace of the event that caused the notification.
             with self._tracer.start_as_current_span(
                 f"notify {notification.kind}",
@@ -98,16 +129,30 @@ class Dispatcher:
                     await self._failed(notification, exc)
                     continue
             self._count("sent")
-            sent.append((notification, utcnow()))
+            if not self._sent:
+                self._sent_since = asyncio.get_running_loop().time()
+            self._sent.append((notification, utcnow()))
             if self._channel.marks_each_send:
-                await self._mark_sent(sent)
-                sent = []
-        await self._mark_sent(sent)
-        return len(claimed)
+                await self._mark_sent(now=True)
 
-    async def _mark_sent(self, sent: list[tuple[Notification, datetime]]) -> None:
-        if sent:
-            await self._db.run(lambda conn: SqlNotificationRepository(conn).mark_sent(sent))
+    async def _mark_sent(self, *, now: bool = False) -> None:
+        if not self._sent:
+            return
+        loop = asyncio.get_running_loop()
+        waited = loop.time() - self._sent_since
+        if not now and len(self._sent) < self._batch_size and waited < self._mark_delay:
+            if self._mark_timer is None:
+                self._mark_timer = loop.call_later(self._mark_delay - waited, self._mark_due)
+            return
+        if self._mark_timer is not None:
+            self._mark_timer.cancel()
+            self._mark_timer = None
+        sent, self._sent = self._sent, []
+        await self._db.run(lambda conn: SqlNotificationRepository(conn).mark_sent(sent))
+
+    def _mark_due(self) -> None:
+        self._mark_timer = None
+        self._wake.set()
 
     def _count(self, outcome: str) -> None:
         self._metrics.notifications_sent.labels(self._channel.name, outcome).inc()

@@ -1,5 +1,5 @@
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -44,9 +44,36 @@ class SqlNotificationRepository:
     """Notifications. What every event and every send takes is plain SQL (see
     shared.persistence.plain_sql); the API's reads go through SQLAlchemy."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, lease_seconds: float = 30.0) -> None:
         self._conn = conn
         self._sql = PlainSql(conn)
+        self._lease = timedelta(seconds=lease_seconds)
+
+    def claim_sendable_of(self, order_ids: Iterable[UUID]) -> list[Notification]:
+        sql = self._sql
+        orders = list({sql.uuid(order_id) for order_id in order_ids})
+        if not orders:
+            return []
+        now = utcnow()
+        claimed = sql.rows(
+            "UPDATE notifications SET claimed_until = ? "
+            f"WHERE order_id IN {sql.in_list(len(orders))} AND status = ? AND claimed_until <= ? "
+            "AND EXISTS (SELECT 1 FROM contacts c WHERE c.order_id = notifications.order_id) "
+            "RETURNING id",
+            [sql.time(now + self._lease), *orders, Status.PENDING.value, sql.time(now)],
+        )
+        return self._with_contacts([row[0] for row in claimed])
+
+    def _with_contacts(self, ids: list[Any]) -> list[Notification]:
+        if not ids:
+            return []
+        rows = self._sql.rows(
+            f"SELECT {_COLUMNS} FROM notifications n LEFT JOIN contacts c "
+            f"ON c.order_id = n.order_id WHERE n.id IN {self._sql.in_list(len(ids))} "
+            "ORDER BY n.created_at",
+            ids,
+        )
+        return [_from_plain(row) for row in rows]
 
     def add(self, wanted: Iterable[NewNotification]) -> None:
         sql = self._sql
@@ -99,16 +126,7 @@ class SqlNotificationRepository:
             "AND status = ? AND claimed_until <= ? RETURNING id",
             [sql.time(lease_until), Status.PENDING.value, now, limit, Status.PENDING.value, now],
         )
-        if not claimed:
-            return []
-        ids = [row[0] for row in claimed]
-        rows = sql.rows(
-            f"SELECT {_COLUMNS} FROM notifications n LEFT JOIN contacts c "
-            f"ON c.order_id = n.order_id WHERE n.id IN {sql.in_list(len(ids))} "
-            "ORDER BY n.created_at",
-            ids,
-        )
-        return [_from_plain(row) for row in rows]
+        return self._with_contacts([row[0] for row in claimed])
 
     def mark_sent(self, sent: Sequence[tuple[Notification, datetime]]) -> None:
         sql = self._sql

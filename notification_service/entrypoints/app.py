@@ -42,7 +42,11 @@ def create_app(
     settings = settings or NotificationSettings()
 
     def unit_of_work(conn: Connection) -> SqlNotificationUnitOfWork:
-        return SqlNotificationUnitOfWork(conn, wake_sender=dispatcher.wake)
+        return SqlNotificationUnitOfWork(
+            conn,
+            hand_to_sender=dispatcher.accept,
+            lease_seconds=settings.dispatch_lease_seconds,
+        )
 
     runtime = Runtime(
         settings,

@@ -651,11 +651,11 @@ CATALOGUE: tuple[Mutation, ...] = (
         id="sent-before-commit",
         guarantee="a notification is sent only once the transaction recording it committed",
         file="notification_service/unit_of_work.py",
-        find="        self.on_commit(self.wake_sender)\n",
-        replace="        self.wake_sender()\n",
+        find="            self.on_commit(lambda: self.hand_to_sender(ready))\n",
+        replace="            self.hand_to_sender(ready)\n",
         tests=(
             "tests/unit/test_notification_handlers.py::"
-            "test_each_handler_asks_for_sending_once_committed_and_not_before",
+            "test_each_handler_hands_what_is_ready_to_the_sender_once_committed_and_not_before",
         ),
         quick=True,
     ),

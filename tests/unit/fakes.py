@@ -205,8 +205,10 @@ class FakeContactRepository:
 
 
 class FakeNotificationRepository:
-    def __init__(self) -> None:
+    def __init__(self, contacts: FakeContactRepository | None = None) -> None:
         self.by_key: dict[tuple[UUID, Kind], Notification] = {}
+        self.contacts = contacts or FakeContactRepository()
+        self.leased: set[UUID] = set()
 
     def add(self, wanted: Iterable[NewNotification]) -> None:
         now = datetime.now(UTC)
@@ -229,6 +231,20 @@ class FakeNotificationRepository:
     def of(self, order_id: UUID) -> list[Notification]:
         return [n for (o, _), n in self.by_key.items() if o == order_id]
 
+    def claim_sendable_of(self, order_ids: Iterable[UUID]) -> list[Notification]:
+        """As the SQL one: pending, not leased yet, and the order's contact known."""
+        wanted = set(order_ids)
+        ready = [
+            n
+            for (order_id, _), n in self.by_key.items()
+            if order_id in wanted
+            and order_id in self.contacts.by_order
+            and n.status is Status.PENDING
+            and n.id not in self.leased
+        ]
+        self.leased.update(n.id for n in ready)
+        return ready
+
 
 class FakeNotificationUnitOfWork(NotificationUnitOfWork):
     def __init__(
@@ -241,14 +257,11 @@ class FakeNotificationUnitOfWork(NotificationUnitOfWork):
         super().__init__()
         self.contacts: FakeContactRepository = contacts or FakeContactRepository()
         self.notifications: FakeNotificationRepository = (
-            notifications or FakeNotificationRepository()
+            notifications or FakeNotificationRepository(self.contacts)
         )
         self.inbox: FakeInbox = inbox or FakeInbox()
-        self.sender_wakes = 0
-        self.wake_sender: Callable[[], None] = self._wake
-
-    def _wake(self) -> None:
-        self.sender_wakes += 1
+        self.handed: list[Notification] = []  # what went to the sender (after commit)
+        self.hand_to_sender: Callable[[Sequence[Notification]], None] = self.handed.extend
 
     def next_transaction(self) -> "FakeNotificationUnitOfWork":
         return FakeNotificationUnitOfWork(

@@ -157,17 +157,46 @@ def test_the_first_contact_of_an_order_stays() -> None:
 
 
 @pytest.mark.parametrize(("apply", "make", "kind"), CASES, ids=IDS)
-def test_each_handler_asks_for_sending_once_committed_and_not_before(
+def test_each_handler_hands_what_is_ready_to_the_sender_once_committed_and_not_before(
     apply: Apply, make: Callable[[uuid.UUID], Event[Any]], kind: Kind
 ) -> None:
     uow = FakeNotificationUnitOfWork()
+    order_id = uuid.uuid4()
+    uow.contacts.remember([Contact(order_id, "c-1", "ada@example.com")])
 
-    apply([make(uuid.uuid4())], uow)
+    apply([make(order_id)], uow)
 
-    assert uow.committed_callbacks == [uow.wake_sender]
-    assert uow.sender_wakes == 0
+    assert uow.handed == [], "nothing is sent before the commit"
     commit(uow)
-    assert uow.sender_wakes == 1
+    assert [(n.order_id, n.kind) for n in uow.handed] == [(order_id, kind)]
+
+
+def test_a_notification_whose_contact_is_not_known_yet_waits_for_it() -> None:
+    uow = FakeNotificationUnitOfWork()
+    placed = order_placed([("A", 1)])
+    order_id = placed.data.order_id
+
+    order_confirmed([stock_reserved(order_id)], uow)  # the outcome came first
+    commit(uow)
+    assert uow.handed == []
+
+    later = uow.next_transaction()
+    order_received([placed], later)  # the contact is known now: both go out
+    commit(later)
+    assert sorted(n.kind for n in later.handed) == [Kind.ORDER_CONFIRMED, Kind.ORDER_RECEIVED]
+
+
+def test_a_notification_is_handed_to_the_sender_once() -> None:
+    uow = FakeNotificationUnitOfWork()
+    placed = order_placed([("A", 1)])
+    order_received([placed], uow)
+    commit(uow)
+    later = uow.next_transaction()
+
+    order_received([republished(placed)], later)
+    commit(later)
+
+    assert len(uow.handed) == 1 and later.handed == []
 
 
 def test_the_notification_queues_take_the_events_of_each_kind() -> None:
