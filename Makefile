@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test test-unit test-integration test-e2e test-faults test-compose bench \
-	lint format clean
+	lint format clean asyncapi contracts check-prometheus mutate mutate-quick
 
 install: $(STAMP)
 
@@ -43,6 +43,31 @@ test-compose: install
 bench: install
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python -m benchmarks
+
+# The contract as documents (docs/asyncapi.yaml, docs/asyncapi.md, docs/schemas/), made
+# from the code.
+asyncapi: install
+	$(BIN)/python -m shared.contract.asyncapi
+
+# The documents are the code's, and no published event changed incompatibly since the
+# last release (docs/schemas/released/).
+contracts: install
+	$(BIN)/python -m shared.contract.asyncapi --check
+	$(BIN)/python -m shared.contract.breaking_changes
+
+# Prometheus's configuration, alert rules and their unit tests, with promtool from the
+# image the stack runs (needs a Docker engine; `make test-compose` builds the image here).
+check-prometheus:
+	docker run --rm --entrypoint sh -v "$$PWD/docker/prometheus:/etc/prometheus:ro" \
+		prom/prometheus:v3.5.0 /etc/prometheus/check.sh
+
+# Guarantee-breaking changes applied to a scratch copy, one at a time: each must be caught
+# by the tests meant to catch it (tests/mutation). `mutate-quick` is the CI subset.
+mutate: install
+	$(BIN)/python -m tests.mutation
+
+mutate-quick: install
+	$(BIN)/python -m tests.mutation --quick
 
 lint: install
 	$(BIN)/ruff check .
