@@ -70,11 +70,18 @@ class _Item:
 
     @property
     def log_context(self) -> dict[str, str]:
-        """What a log line about this delivery carries (JSON logs write it as fields)."""
+        """What a log line about this delivery carries (JSON logs write it as fields): its
+        ids, and its span's when it is traced."""
+        context = self.span.get_span_context()
+        traced = (
+            {"trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}"}
+            if context.is_valid
+            else {}
+        )
         if self.event is None:
-            return {"message_id": self.delivery.message_id or ""}
+            return {"message_id": self.delivery.message_id or "", **traced}
         envelope = self.event.envelope
-        return {"event_id": envelope.id, "correlation_id": envelope.correlation_id}
+        return {"event_id": envelope.id, "correlation_id": envelope.correlation_id, **traced}
 
 
 class BatchProcessor(Generic[UowT]):

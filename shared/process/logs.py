@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 
 import orjson
 
+from shared.telemetry.tracing import span_ids
+
 # Not written as fields: the record's own attributes, and uvicorn's `color_message` (the
 # message again, with ANSI colour escapes).
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {
@@ -52,6 +54,7 @@ class JsonFormatter(logging.Formatter):
             "service": self._service,
             "logger": record.name,
             "msg": record.getMessage(),
+            **span_ids(),  # the request's or message's span, when one is being traced
         }
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:

@@ -86,3 +86,27 @@ def test_json_logs_keep_the_value_exact_on_one_line() -> None:
 
     (line,) = captured.getvalue().splitlines()
     assert orjson.loads(line)["msg"] == f"order placed for {FORGED}"
+
+
+def test_a_json_line_written_inside_a_span_carries_its_trace_and_span_ids() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from shared.process.logs import JsonFormatter
+
+    tracer = TracerProvider().get_tracer("test")
+    record = logging.makeLogRecord({"msg": "handled", "levelname": "INFO", "event_id": "e-1"})
+    with tracer.start_as_current_span("process q") as span:
+        line = orjson.loads(JsonFormatter("inventory").format(record))
+    context = span.get_span_context()
+
+    assert line["trace_id"] == f"{context.trace_id:032x}"
+    assert line["span_id"] == f"{context.span_id:016x}"
+    assert line["event_id"] == "e-1"
+
+
+def test_a_json_line_outside_any_span_has_no_trace_fields() -> None:
+    from shared.process.logs import JsonFormatter
+
+    record = logging.makeLogRecord({"msg": "idle", "levelname": "INFO"})
+
+    assert "trace_id" not in orjson.loads(JsonFormatter("order").format(record))
