@@ -16,6 +16,7 @@ from shared.telemetry.metrics import Metrics
 from shared.web import dead_letter_routes, health, metrics_route
 from shared.web.body_limit import BodySizeLimit
 from shared.web.errors import http_error, validation_error
+from shared.web.http_metrics import HttpMetrics
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
@@ -65,4 +66,6 @@ def create_service_app(
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    # Outermost: counts every answer, a 413 of the body limit included.
+    app.add_middleware(HttpMetrics, metrics=app.state.metrics)
     return app

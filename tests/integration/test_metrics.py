@@ -102,3 +102,27 @@ async def test_counters_are_exact_under_batching_redelivery_retries_and_dead_let
     assert delta("outbox_publish_confirm_seconds_count") == 10
     assert value(after, "broker_queue_consumers", queue=QUEUE) == 1
     assert value(after, "broker_queue_messages", queue=QUEUE) == 0
+
+
+@pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
+async def test_http_requests_are_counted_by_route_template_and_status(
+    broker_url: str, database_url: DatabaseUrl
+) -> None:
+    settings = InventorySettings(amqp_url=broker_url, database_url=await database_url("inventory"))
+    async with running(create_app(settings)) as (_, http):
+        await http.put("/stock/SKU-1", json={"available": 1})
+        for sku in ("SKU-1", "SKU-1", "NOPE"):
+            await http.get(f"/stock/{sku}")
+        await http.get("/no/such/path")
+        found = await samples(http)
+
+    def requests(route: str, status: str, method: str = "GET") -> float:
+        return value(found, "http_requests_total", method=method, route=route, status=status)
+
+    assert requests("/stock/{sku}", "200") == 2
+    assert requests("/stock/{sku}", "404") == 1
+    assert requests("/stock/{sku}", "200", method="PUT") == 1
+    assert requests("unmatched", "404") == 1, "a path nobody serves is not a series of its own"
+    assert (
+        value(found, "http_request_duration_seconds_count", method="GET", route="/stock/{sku}") == 3
+    )
