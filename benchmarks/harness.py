@@ -24,6 +24,7 @@ from benchmarks.footprint import Monitor
 from benchmarks.pipeline import run_pipeline
 from benchmarks.procs import broker_disruptions
 from benchmarks.profiling import PROFILES
+from benchmarks.tracing_cost import run_tracing_cost
 from tests.support.broker import rabbitmqctl
 
 PACKAGES = (
@@ -52,6 +53,8 @@ async def run(cfg: BenchConfig) -> dict[str, Any]:
             floor = await run_floor(cfg, workdir, monitor)
             _step("end to end over HTTP (warm-up, fixed rates, saturation)", started)
             e2e = await run_e2e(cfg, workdir, monitor)
+            _step("tracing off and on (OTLP export), at the fixed rate", started)
+            tracing = await run_tracing_cost(cfg, workdir, monitor)
             _step("consumer drain (raw, FastStream, inventory service)", started)
             drain = await run_drain(cfg, workdir, monitor)
     except BaseException:
@@ -66,7 +69,9 @@ async def run(cfg: BenchConfig) -> dict[str, Any]:
         print(f"the broker connection was lost (see {', '.join(lost)} in {workdir})")
     else:
         shutil.rmtree(workdir, ignore_errors=True)
-    return report.assemble(pipeline, calibration, floor, e2e, drain, monitor.peak_rss_mb, context)
+    return report.assemble(
+        pipeline, calibration, floor, e2e, drain, tracing, monitor.peak_rss_mb, context
+    )
 
 
 def machine() -> dict[str, Any]:

@@ -57,12 +57,15 @@ class Service(ServiceProcess):
     """One of the system's services, run exactly as a user runs it, on SQLite in
     `data_dir`, logging only warnings."""
 
-    def __init__(self, name: str, amqp_url: str, data_dir: Path) -> None:
+    def __init__(
+        self, name: str, amqp_url: str, data_dir: Path, extra: dict[str, str] | None = None
+    ) -> None:
         self.db_path = data_dir / f"{name}.db"
         settings = {
             "AMQP_URL": amqp_url,
             "DATABASE_URL": f"sqlite:///{self.db_path}",
             "LOG_LEVEL": "WARNING",
+            **(extra or {}),
         }
         super().__init__(name, settings, data_dir)
 

@@ -11,6 +11,7 @@ import orjson
 RSS_LIMIT_MB = 150.0
 P99_LIMIT_MS = 25.0
 CPU_VS_FLOOR_LIMIT = 1.5
+TRACING_OVERHEAD_LIMIT = 0.10
 BROKER_LIMIT_TARGET = 0.8
 FLAT_GROWTH = 0.10  # "flat": RSS grows by less than this from 25% to 100% of the drain
 
@@ -29,6 +30,7 @@ def assemble(
     floor: dict[str, Any],
     e2e: dict[str, Any],
     drain: dict[str, Any],
+    tracing: dict[str, Any],
     peak_rss_mb: dict[str, float],
     context: dict[str, Any],
 ) -> dict[str, Any]:
@@ -48,6 +50,8 @@ def assemble(
         },
         # An order is two broker events: half the raw pipeline's rate is the broker's limit.
         "broker_limit_ratio": _ratio(saturation["orders_per_s"], raw / 2),
+        # Exporting traces over OTLP against not: CPU per order at the fixed rate.
+        "tracing_cpu_overhead": tracing["cpu_overhead"],
         "raw_pipeline_events_per_s": raw,
         "e2e_orders_per_s": saturation["orders_per_s"],
         "e2e_ratio": _ratio(saturation["orders_per_s"], raw),
@@ -75,7 +79,13 @@ def assemble(
             "max_schedule_lag_ms_at_rate": at_rate["loadgen_max_lag_ms"],
         },
         **context,
-        "details": {"pipeline": pipeline, "floor": floor, "e2e": e2e, "drain": drain},
+        "details": {
+            "pipeline": pipeline,
+            "floor": floor,
+            "e2e": e2e,
+            "drain": drain,
+            "tracing": tracing,
+        },
     }
     results["targets"] = [vars(t) for t in targets(results)]
     return results
@@ -98,8 +108,15 @@ def targets(results: dict[str, Any]) -> list[Target]:
         for rate, ratios in results["cpu_vs_floor"].items()
         for name, ratio in ratios.items()
     ]
+    overhead = results["tracing_cpu_overhead"]["total"]
     return [
         *found,
+        Target(
+            "tracing_cpu_overhead total (exporting on vs off)",
+            overhead,
+            f"<= {TRACING_OVERHEAD_LIMIT:.0%}",
+            overhead <= TRACING_OVERHEAD_LIMIT,
+        ),
         Target(
             "latency_ms_p99 at the fixed rate",
             results["latency_ms_p99"],
@@ -214,7 +231,18 @@ def table(results: dict[str, Any]) -> str:
             for name, cost in costs.items()
         ]
         lines.append(f"  {rate}/s: " + "; ".join(parts))
-    lines += ["", "targets (issue 11):"]
+    tracing = results["details"]["tracing"]
+    lines += [
+        "",
+        f"tracing at {at_rate['rate']:g}/s, CPU ms per order off / on "
+        f"({tracing['spans_exported']} spans exported):",
+        *(
+            f"  {name:<12}{tracing['off']['cpu_ms_per_order'][name]:.2f} / "
+            f"{tracing['on']['cpu_ms_per_order'][name]:.2f} ({overhead:+.0%})"
+            for name, overhead in results["tracing_cpu_overhead"].items()
+        ),
+    ]
+    lines += ["", "targets (issues 11 and 13):"]
     for t in results["targets"]:
         verdict = "PASS" if t["passed"] else "FAIL"
         lines.append(f"  {verdict}  {t['name']} = {t['value']:g}  (target {t['threshold']})")
