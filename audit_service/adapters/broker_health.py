@@ -11,6 +11,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 from aio_pika.abc import AbstractConnection
+from aiormq.exceptions import ChannelClosed
 from pydantic import SecretStr
 
 from shared.contract.topology import QueueSpec, StreamSpec
@@ -132,7 +133,14 @@ class BrokerWatch:
             for name in self.names():
                 if name == self._stream.name:
                     continue  # a passive declare of a stream counts nothing useful
-                result = (await channel.declare_queue(name, passive=True)).declaration_result
+                try:
+                    declared = await channel.declare_queue(name, passive=True)
+                except ChannelClosed:
+                    # Not there (a retry queue of delays other services do not use): the
+                    # broker closed the channel; go on with another.
+                    channel = await connection.channel(publisher_confirms=False)
+                    continue
+                result = declared.declaration_result
                 counts[name] = _Counts(result.message_count or 0, result.consumer_count or 0)
         finally:
             await bounded(channel.close(), 5, "close the broker-health channel")

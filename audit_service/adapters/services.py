@@ -65,7 +65,10 @@ class Services:
         if not wanted:
             return []
         try:
-            found = await self._get(self._admin, f"{self._order_url}/orders?limit={ORDERS_PAGE}")
+            # Newest first, and the orders followed are recent: a page a little larger than
+            # their number holds them unless many were placed since.
+            limit = min(ORDERS_PAGE, 2 * len(wanted) + 100)
+            found = await self._get(self._admin, f"{self._order_url}/orders?limit={limit}")
         except ServiceUnavailable:  # no admin token for it, say: one by one below
             found = []
         missing = wanted - {o.get("id") for o in found}
@@ -85,8 +88,9 @@ class Services:
         wanted = set(order_ids)
         if not wanted:
             return []
+        limit = min(ORDERS_PAGE, 4 * len(wanted) + 100)  # two or so an order, newest first
         found = await self._get(
-            self._public, f"{self._notification_url}/notifications?limit={ORDERS_PAGE}"
+            self._public, f"{self._notification_url}/notifications?limit={limit}"
         )
         return [
             Observation(
