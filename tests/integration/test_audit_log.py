@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from shared.contract.envelope import encode
@@ -140,3 +141,29 @@ async def test_with_its_database_deleted_the_service_rebuilds_the_same_index_fro
 def delete_sqlite(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
+async def test_an_open_live_page_does_not_hold_up_the_services_stop(flow: Flow) -> None:
+    """The server lets open responses finish before it stops, and a live stream never
+    finishes by itself: the service ends its streams as soon as it is asked to stop."""
+    ended = asyncio.Event()
+
+    async def listen() -> None:
+        async with (
+            httpx.AsyncClient(timeout=None) as client,
+            client.stream("GET", f"{flow.url('audit')}/live") as stream,
+        ):
+            async for _ in stream.aiter_lines():
+                pass
+        ended.set()
+
+    listener = asyncio.create_task(listen())
+    await asyncio.sleep(0.5)
+    started = time.monotonic()
+    await flow.stop_audit()  # SIGTERM; fails unless it stopped cleanly
+    took = time.monotonic() - started
+    await asyncio.wait_for(ended.wait(), 5)
+    await listener
+    assert took < 5, f"stopping took {took:.1f}s with a page open"
+    await flow.start_audit()
