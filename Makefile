@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test test-unit test-integration test-e2e test-faults test-compose bench \
-	lint format clean asyncapi contracts check-prometheus mutate mutate-quick
+	lint format clean asyncapi contracts check-prometheus mutate mutate-quick browser test-browser
 
 install: $(STAMP)
 
@@ -20,8 +20,8 @@ run: install
 	@mkdir -p var
 	$(BIN)/python -m shared.process.dev_runner
 
-test: install
-	$(BIN)/pytest -q tests/unit tests/integration tests/e2e tests/faults
+test: install browser
+	$(BIN)/pytest -q tests/unit tests/integration tests/e2e tests/browser tests/faults
 
 test-unit: install
 	$(BIN)/pytest -q tests/unit
@@ -34,6 +34,15 @@ test-e2e: install
 
 test-faults: install
 	$(BIN)/pytest -q tests/faults
+
+# Debian's Chromium for tests/browser, where it is missing (Playwright drives it; its own
+# browser download is not reachable here and not used).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test-browser: install browser
+	$(BIN)/pytest -q tests/browser
 
 # The container stack, built and exercised end to end (needs a Docker engine).
 test-compose: install

@@ -263,6 +263,18 @@ async def test_a_retried_message_shows_each_attempt_and_a_dead_letter_shows_its_
                     )
             await eventually(lambda: calls.get(recovers.id, 0), lambda n: n == 3)
             await probe.collect(INVENTORY_ORDER_EVENTS.dead_letter_queue, 1)
+
+            def attempts_ended() -> int:
+                # A span is exported once it ends (after its message is settled).
+                assert tracing.provider is not None
+                tracing.provider.force_flush()
+                return sum(
+                    1
+                    for s in exporter.get_finished_spans()
+                    if (s.attributes or {}).get("messaging.message.id") == recovers.id
+                )
+
+            await eventually(attempts_ended, lambda n: n == 3, what="three attempts ended")
     finally:
         await runtime.stop()
 
