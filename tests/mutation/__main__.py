@@ -1,6 +1,6 @@
-"""`python -m tests.mutation [--quick] [--only ID,...] [--list] [--keep]`: exit status 0 when
-every mutation was caught, 1 when one survived, was stale, or its tests could not run, 2
-when the tests fail on the unchanged code."""
+"""`python -m tests.mutation [--quick] [--only ID,...] [--list]` (`--help` for the rest): exit
+status 0 when every mutation was caught; 1 when one survived, was stale, or its tests could
+not run; 2 when the tests fail on the unchanged code (then no kill would prove anything)."""
 
 import argparse
 import shutil
@@ -82,6 +82,9 @@ def _explain(outcome: Outcome) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     mutations = _selected(args)
+    if not mutations:
+        print("no mutation selected")
+        return 1
     if args.list:
         _print_catalogue(mutations)
         return 0

@@ -90,12 +90,13 @@ def try_mutation(
 
 
 def _verdict(run: PytestRun) -> tuple[str, float, str]:
+    if run.first_failure is not None and run.status in (FAILED, None):
+        hung = "" if run.status is not None else " (then hung, and was stopped)"
+        return KILLED, run.seconds, run.first_failure + hung
     if run.status is None:
         return TIMEOUT, run.seconds, f"no verdict within {run.seconds:.0f}s"
     if run.status == PASSED:
         return SURVIVED, run.seconds, "every selected test passed"
-    if run.status == FAILED and run.first_failure is not None:
-        return KILLED, run.seconds, run.first_failure
     return ERROR, run.seconds, f"pytest exit status {run.status}"
 
 

@@ -3,7 +3,6 @@ starts (service processes, command-line tools) is ended with it, even on a timeo
 
 import contextlib
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -15,21 +14,18 @@ from pathlib import Path
 # 3 internal error, 4 usage error (a test that is not there), 5 no tests collected.
 PASSED, FAILED = 0, 1
 
-_FIRST_FAILURE = re.compile(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$", re.MULTILINE)
-
 
 @dataclass(frozen=True)
 class PytestRun:
     status: int | None  # None: timed out
     seconds: float
     output: str
+    failures: list[str]  # the tests that failed, in order (tests.mutation.failures_plugin)
     leftovers: bool  # processes were still running after pytest ended, and were ended
 
     @property
     def first_failure(self) -> str | None:
-        _, marker, summary = self.output.rpartition("short test summary info")
-        found = _FIRST_FAILURE.search(summary) if marker else None
-        return found.group(1) if found else None
+        return self.failures[0] if self.failures else None
 
     def tail(self, lines: int = 30) -> str:
         return "\n".join(self.output.rstrip().splitlines()[-lines:])
@@ -39,6 +35,8 @@ def run_pytest(
     copy: Path, tests: list[str], *, timeout: float, stop_at_first_failure: bool = True
 ) -> PytestRun:
     log_path = copy / ".mutation-pytest.log"
+    failures_path = copy / ".mutation-failures"
+    failures_path.unlink(missing_ok=True)
     command = [
         sys.executable,
         "-m",
@@ -49,10 +47,12 @@ def run_pytest(
         "--no-header",
         "-p",
         "no:cacheprovider",
+        "-p",
+        "tests.mutation.failures_plugin",
         f"--basetemp={copy / '.pytest-tmp'}",
         *tests,
     ]
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "MUTATION_FAILURES": str(failures_path)}
     started = time.monotonic()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -76,7 +76,12 @@ def run_pytest(
             raise
     seconds = time.monotonic() - started
     leftovers = end_group(process.pid)
-    return PytestRun(status, seconds, log_path.read_text(errors="replace"), leftovers)
+    failures = (
+        [line.split("\t", 1)[0] for line in failures_path.read_text().splitlines()]
+        if failures_path.exists()
+        else []
+    )
+    return PytestRun(status, seconds, log_path.read_text(errors="replace"), failures, leftovers)
 
 
 def end_group(group: int, grace: float = 10.0) -> bool:
