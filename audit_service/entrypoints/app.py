@@ -3,11 +3,11 @@ import logging
 
 from fastapi import FastAPI
 
-from audit_service.adapters import tables
 from audit_service.adapters.broker_health import BrokerWatch
 from audit_service.adapters.followups import FollowUps
 from audit_service.adapters.health_watch import HealthWatch
 from audit_service.adapters.indexer import Indexer
+from audit_service.adapters.migrations import MIGRATIONS
 from audit_service.adapters.services import Services
 from audit_service.adapters.unit_of_work import SqlAuditUnitOfWork
 from audit_service.adapters.views import AuditViews
@@ -27,7 +27,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
     settings = settings or AuditSettings()
     # A line per request to the other services, several a second while orders are followed.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    runtime = Runtime(settings, tables.metadata, unit_of_work=SqlAuditUnitOfWork)
+    runtime = Runtime(settings, MIGRATIONS, unit_of_work=SqlAuditUnitOfWork)
     (stream,) = settings.streams
     views = AuditViews(runtime.db)
     links = Links(jaeger_ui_url=settings.jaeger_ui_url)
@@ -64,7 +64,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         on_indexed=indexed,
     )
     reader = StreamReader(
-        settings.amqp_url,
+        settings.amqp_urls,
         stream,
         indexer.record,
         indexer.resume_from,

@@ -2,6 +2,7 @@ from fastapi import FastAPI
 
 from inventory_service import handlers
 from inventory_service.adapters import tables
+from inventory_service.adapters.migrations import MIGRATIONS
 from inventory_service.adapters.unit_of_work import SqlInventoryUnitOfWork
 from inventory_service.adapters.views import StockViews
 from inventory_service.config import InventorySettings
@@ -15,7 +16,7 @@ from shared.web.schema_routes import schema_router
 def create_app(settings: InventorySettings | None = None) -> FastAPI:
     runtime = Runtime(
         settings or InventorySettings(),
-        tables.metadata,
+        MIGRATIONS,
         unit_of_work=SqlInventoryUnitOfWork,
         outbox=tables.outbox,
         subscriptions=[Subscription.of(INVENTORY_ORDER_EVENTS, handlers.HANDLERS)],

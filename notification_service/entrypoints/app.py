@@ -2,13 +2,13 @@ from fastapi import FastAPI
 from sqlalchemy import Connection
 
 from notification_service import handlers
-from notification_service.adapters import tables
 from notification_service.adapters.channels import (
     LoggingChannel,
     NotificationChannel,
     SmtpChannel,
 )
 from notification_service.adapters.dispatcher import Dispatcher
+from notification_service.adapters.migrations import MIGRATIONS
 from notification_service.adapters.unit_of_work import SqlNotificationUnitOfWork
 from notification_service.adapters.views import NotificationViews
 from notification_service.config import NotificationSettings
@@ -50,7 +50,7 @@ def create_app(
 
     runtime = Runtime(
         settings,
-        tables.metadata,
+        MIGRATIONS,
         unit_of_work=unit_of_work,
         subscriptions=[
             Subscription.of(NOTIFICATION_ORDER_EVENTS, handlers.ORDER_EVENT_HANDLERS),

@@ -5,6 +5,7 @@ from sqlalchemy.exc import IntegrityError
 
 from order_service import handlers
 from order_service.adapters import tables
+from order_service.adapters.migrations import MIGRATIONS
 from order_service.adapters.unit_of_work import SqlOrderUnitOfWork
 from order_service.adapters.views import OrderViews
 from order_service.config import OrderSettings
@@ -22,7 +23,7 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
     settings = settings or OrderSettings()
     runtime = Runtime(
         settings,
-        tables.metadata,
+        MIGRATIONS,
         unit_of_work=SqlOrderUnitOfWork,
         outbox=tables.outbox,
         subscriptions=[Subscription.of(ORDER_INVENTORY_EVENTS, handlers.HANDLERS)],

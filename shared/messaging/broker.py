@@ -8,11 +8,13 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractRobustChannel, AbstractRobustConnection
+from aio_pika.connection import make_url
+from yarl import URL
 
 from shared.contract import topology
 from shared.contract.envelope import CONTENT_TYPE
@@ -26,6 +28,55 @@ class BrokerUnavailable(ConnectionError):
     pass
 
 
+def node_urls(url: str, failover_hosts: Iterable[str] = ()) -> list[str]:
+    """`url`, then the same URL (user, password, vhost, options) on each other node of the
+    cluster, `host` or `host:port` (the port of `url` when none is given)."""
+    first = URL(url)
+    urls = [url]
+    for node in failover_hosts:
+        host, _, port = node.strip().rpartition(":") if ":" in node else (node.strip(), "", "")
+        other = first.with_host(host).with_port(int(port) if port else first.port)
+        urls.append(str(other))
+    return urls
+
+
+class FailoverConnection(aio_pika.RobustConnection):
+    """A robust connection to one of several nodes of a cluster: every connection attempt
+    goes to the next node in the list, so that losing the node it was connected to (or never
+    reaching it) costs a reconnection, not the service. Channels and consumers are restored
+    on whichever node answers, as with one node: every node of a cluster serves every queue.
+
+    aio-pika connects to `self.url` and clears `self.transport` before each attempt: the
+    node is chosen there."""
+
+    def __init__(self, urls: Sequence[str], **kwargs: Any) -> None:
+        self._urls = [URL(url) for url in urls]
+        self._attempts = 0
+        self._counting = False
+        super().__init__(self._urls[0], **kwargs)
+        self._counting = True
+
+    @property
+    def url(self) -> URL:
+        return self._urls[max(self._attempts - 1, 0) % len(self._urls)]
+
+    @url.setter
+    def url(self, value: URL) -> None:
+        # aio-pika sets it once made, and with a new password (update_secret): every node's.
+        if value.password is not None:
+            self._urls = [u.with_password(value.password) for u in self._urls]
+
+    @property
+    def transport(self) -> Any:
+        return self.__dict__.get("_transport")
+
+    @transport.setter
+    def transport(self, value: Any) -> None:
+        if value is None and self._counting:
+            self._attempts += 1
+        self.__dict__["_transport"] = value
+
+
 class Broker:
     def __init__(
         self,
@@ -37,8 +88,9 @@ class Broker:
         streams: Iterable[topology.StreamSpec] = topology.STREAMS,
         publish_timeout: float = 30.0,
         declare_topology: bool = True,
+        failover_hosts: Iterable[str] = (),
     ) -> None:
-        self._url = url
+        self.urls = node_urls(url, failover_hosts)
         self._declare_topology = declare_topology
         self._queues = tuple(dict.fromkeys((*topology.QUEUES, *extra_queues)))
         self._streams = tuple(streams)
@@ -101,8 +153,8 @@ class Broker:
             # Made here, not inside connect_robust, so that it can be closed whatever
             # happens: a robust connection abandoned while it is still connecting would
             # go on reconnecting in the background for the life of the process.
-            connection = aio_pika.RobustConnection(
-                aio_pika.connection.make_url(self._url, reconnect_interval=1),
+            connection = FailoverConnection(
+                [str(make_url(url, reconnect_interval=1)) for url in self.urls],
                 client_properties={"connection_name": self._name},
                 reconnect_interval=1,
             )
@@ -126,7 +178,7 @@ class Broker:
                 continue
             self._connection, self._channel = connection, channel
             self._ready.set()
-            log.info("connected to the broker as %s", self._name)
+            log.info("connected to the broker as %s (%s)", self._name, connection.url.host)
             return
 
 

@@ -43,8 +43,6 @@ class OutboxStorage(Protocol):
 
     async def mark_failed(self, ids: Sequence[str], error: str, retry_at: datetime) -> None: ...
 
-    async def prune(self, retention: timedelta) -> int: ...
-
     async def backlog(self) -> tuple[int, float]:
         """Unpublished rows, and the age in seconds of the oldest (0 when none)."""
         ...
@@ -61,7 +59,6 @@ class OutboxRelay:
         batch_size: int = 256,
         poll_interval: float = 1.0,
         lease_seconds: float = 10.0,
-        retention_seconds: float = 24 * 3600,
         mark_delay: float = 0.25,
         max_pending: int = 10_000,
         metrics: Metrics | None = None,
@@ -75,7 +72,6 @@ class OutboxRelay:
         self._user_id = user_id
         self._batch_size = batch_size
         self._poll_interval = poll_interval
-        self._retention = timedelta(seconds=retention_seconds)
         self._pending: deque[OutboundMessage] = deque()
         self._max_pending = max_pending
         # Ids the broker confirmed, marked published in one statement a moment later.
@@ -85,7 +81,6 @@ class OutboxRelay:
         self._mark_timer: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
         self._last_sweep = 0.0
-        self._last_prune = 0.0
 
     def committed(self, messages: Sequence[OutboundMessage]) -> None:
         """Hand rows that just committed to the relay for immediate publication. (Past
@@ -98,9 +93,6 @@ class OutboxRelay:
     async def run(self) -> None:
         """The relay loop; runs until cancelled."""
         await poll_loop(self._relay_once, self._wake, self._poll_interval, "outbox relay")
-
-    async def prune(self) -> int:
-        return await self._storage.prune(self._retention)
 
     async def _relay_once(self) -> None:
         now = asyncio.get_running_loop().time()
@@ -126,9 +118,6 @@ class OutboxRelay:
                 await self._publish(batch)
                 if len(batch) < self._batch_size:
                     break
-        if now - self._last_prune >= 60:
-            self._last_prune = now
-            await self.prune()
         await self._mark_published()
 
     def _mark_due(self) -> None:

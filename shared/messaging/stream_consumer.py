@@ -79,7 +79,7 @@ ResumeFrom = Callable[[], Awaitable[int | None]]
 class StreamReader:
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         stream: StreamSpec,
         sink: Sink,
         resume_from: ResumeFrom,
@@ -89,7 +89,9 @@ class StreamReader:
         batch_size: int = 64,
         retry_seconds: float = 1.0,
     ) -> None:
-        self._url = url
+        # One URL, or one per node of a cluster: each attempt after a failure takes the next.
+        self._urls = [url] if isinstance(url, str) else list(url)
+        self._attempt = 0
         self.stream = stream
         self._sink = sink
         self._resume_from = resume_from
@@ -130,8 +132,10 @@ class StreamReader:
 
     async def _read_once(self) -> None:
         start = await self._resume_from()
+        url = self._urls[self._attempt % len(self._urls)]
+        self._attempt += 1
         connection = await aio_pika.connect(
-            self._url, client_properties={"connection_name": self._name}, timeout=10
+            url, client_properties={"connection_name": self._name}, timeout=10
         )
         self._connection = connection
         closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -103,9 +103,20 @@ class Database:
         with self._reader.connect() as conn, conn.begin():
             return work(conn)
 
+    async def on_connection(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` with a connection of the writer's and no transaction begun: for what
+        manages its own transactions (the schema's migrations)."""
+        return await _on(self._writes, self._connected, work)
+
+    def _connected(self, work: Callable[[Connection], T]) -> T:
+        with self.engine.connect() as conn:
+            return work(conn)
+
     async def create_all(self, metadata: MetaData) -> None:
-        """Create missing tables. Instances starting together on one PostgreSQL database
-        take turns (an advisory lock): concurrent CREATE TABLEs would collide."""
+        """Create missing tables, for tables kept without migrations (a sketch, a test's
+        own; the services' schemas are made by their migrations, shared.persistence.
+        migrations). Instances starting together on one PostgreSQL database take turns
+        (an advisory lock): concurrent CREATE TABLEs would collide."""
 
         def create(conn: Connection) -> None:
             if self.dialect == "postgresql":

@@ -7,14 +7,14 @@ acknowledged without running its handler again.
 
 from collections.abc import Iterable
 
-from sqlalchemy import Column, Connection, MetaData, String, Table
+from sqlalchemy import Column, Connection, Index, MetaData, String, Table
 
 from shared.persistence.plain_sql import PlainSql
 from shared.persistence.sql import UTCDateTime, utcnow
 
 
 def inbox_table(metadata: MetaData) -> Table:
-    return Table(
+    table = Table(
         "inbox",
         metadata,
         Column("consumer", String(255), primary_key=True),
@@ -22,6 +22,10 @@ def inbox_table(metadata: MetaData) -> Table:
         Column("event_type", String(255), nullable=False),
         Column("received_at", UTCDateTime(), nullable=False),
     )
+    # Pruning's order on PostgreSQL; SQLite prunes in rowid order and needs no index
+    # (shared.persistence.retention).
+    Index("ix_inbox_received_at", table.c.received_at).ddl_if(dialect="postgresql")
+    return table
 
 
 class SqlInbox:

@@ -24,7 +24,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    delete,
     func,
     select,
     update,
@@ -33,6 +32,7 @@ from sqlalchemy import (
 from shared.contract.outbound import OutboundMessage
 from shared.persistence.database import Database
 from shared.persistence.plain_sql import PlainSql
+from shared.persistence.retention import Pruner, PruneRule
 from shared.persistence.sql import UTCDateTime, claim_due, utcnow
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,12 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("last_error", Text, nullable=True),
     )
     Index("ix_outbox_unpublished", table.c.claimed_until, table.c.published_at)
+    # Pruning's order on PostgreSQL: published rows only (SQLite prunes in rowid order).
+    Index(
+        "ix_outbox_published_at",
+        table.c.published_at,
+        postgresql_where=table.c.published_at.isnot(None),
+    ).ddl_if(dialect="postgresql")
     return table
 
 
@@ -142,17 +148,10 @@ class OutboxStore:
         await self._db.run(mark)
 
     async def prune(self, retention: timedelta) -> int:
-        """Delete rows published longer ago than `retention`; returns how many."""
-        t = self._table
-        cutoff = utcnow() - retention
-
-        def delete_old(conn: Connection) -> int:
-            return int(conn.execute(delete(t).where(t.c.published_at < cutoff)).rowcount or 0)
-
-        pruned = await self._db.run(delete_old)
-        if pruned:
-            log.info("pruned %d published outbox row(s)", pruned)
-        return pruned
+        """Delete rows published longer ago than `retention`, in batches; how many."""
+        rule = PruneRule(self._table.name, ("id",), "published_at", retention, "created_at")
+        pruned = await Pruner(self._db, [rule]).prune()
+        return pruned[rule.table]
 
     async def backlog(self) -> tuple[int, float]:
         """Unpublished rows, and the age in seconds of the oldest (0 when none)."""

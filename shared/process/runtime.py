@@ -23,7 +23,9 @@ from shared.messaging.outbox_relay import OutboxRelay
 from shared.messaging.processing import BatchProcessor
 from shared.messaging.queue_watch import watch_queues
 from shared.persistence.database import Database
+from shared.persistence.migrations import Migrations
 from shared.persistence.outbox_store import OutboxStore
+from shared.persistence.retention import Pruner, inbox_rule, outbox_rule
 from shared.persistence.unit_of_work import SqlTransactions
 from shared.process import keys
 from shared.process.settings import ServiceSettings
@@ -40,7 +42,7 @@ class Runtime(Generic[UowT]):
     def __init__(
         self,
         settings: ServiceSettings,
-        metadata: MetaData,
+        schema: Migrations | MetaData,
         *,
         unit_of_work: Callable[[Connection], UowT],
         outbox: Table | None = None,
@@ -50,7 +52,9 @@ class Runtime(Generic[UowT]):
     ) -> None:
         self.settings = settings
         self.service = settings.service_name
-        self.metadata = metadata
+        # A service's tables are made and changed by its migrations; bare tables (a sketch,
+        # the new-subscriber recipe) are created when missing.
+        self.schema = schema
         app_id = f"{self.service}-service"
         self.metrics = Metrics()
         self.tracing = tracing or Tracing(self.service)
@@ -64,6 +68,7 @@ class Runtime(Generic[UowT]):
             extra_queues=[s.queue for s in subscriptions],
             streams=settings.streams,
             declare_topology=settings.declare_topology,
+            failover_hosts=settings.amqp_failover_hosts,
         )
         self.outbox: OutboxStore | None = None
         self.relay: OutboxRelay | None = None
@@ -77,10 +82,22 @@ class Runtime(Generic[UowT]):
                 batch_size=settings.outbox_batch_size,
                 poll_interval=settings.outbox_poll_interval,
                 lease_seconds=settings.outbox_lease_seconds,
-                retention_seconds=settings.outbox_retention_seconds,
                 metrics=self.metrics,
                 tracing=self.tracing,
             )
+        # Inbox and outbox rows past their retention, deleted a small batch at a time.
+        tables = schema.metadata.tables if isinstance(schema, Migrations) else schema.tables
+        rules = [inbox_rule(settings.inbox_retention_seconds)] if "inbox" in tables else []
+        if outbox is not None:
+            rules.append(outbox_rule(settings.outbox_retention_seconds, outbox.name))
+        self.pruner = Pruner(
+            self.db,
+            rules,
+            batch_size=settings.prune_batch_size,
+            pause=settings.prune_pause,
+            interval=settings.retention_interval,
+            metrics=self.metrics,
+        )
         verifier = keys.verifier_for(settings)
         self.transactions: SqlTransactions[UowT] = SqlTransactions(
             self.db,
@@ -153,7 +170,7 @@ class Runtime(Generic[UowT]):
     async def start(self) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, self._dump_state)
-        await self.db.create_all(self.metadata)
+        await self.prepare_schema()
         self.broker.start()
         if self.relay is not None:
             self._spawn(self.relay.run(), "outbox-relay")
@@ -169,9 +186,19 @@ class Runtime(Generic[UowT]):
                 ),
                 "queue-watch",
             )
+        if self.pruner.rules:
+            self._spawn(self.pruner.run(), "pruner")
         for job in self._background:
             self._spawn(job(), job.__qualname__)
         log.info("%s service started (database %s)", self.service, self.db.dialect)
+
+    async def prepare_schema(self) -> None:
+        """An empty database gets the schema through the migrations; one that is behind
+        raises SchemaBehind, which says what to run (shared.persistence.migrations)."""
+        if isinstance(self.schema, Migrations):
+            await self.db.on_connection(self.schema.prepare)
+        else:
+            await self.db.create_all(self.schema)
 
     async def stop(self) -> None:
         for consumer in self.consumers:

@@ -22,7 +22,9 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from shared.persistence.migrations import SchemaBehind
 from shared.process.logs import configure_logging
+from shared.process.runtime import Runtime
 from shared.process.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 EXIT_CANNOT_LISTEN = 2
+EXIT_SCHEMA_BEHIND = 3
 
 
 def serve(settings: SettingsT, create_app: Callable[[SettingsT], FastAPI]) -> None:
@@ -46,7 +49,23 @@ def serve(settings: SettingsT, create_app: Callable[[SettingsT], FastAPI]) -> No
             exc.strerror or exc,
         )
         sys.exit(EXIT_CANNOT_LISTEN)
-    uvicorn.Server(server_config(settings, create_app(settings))).run(sockets=[listening])
+    app = create_app(settings)
+    prepare_schema(app)
+    uvicorn.Server(server_config(settings, app)).run(sockets=[listening])
+
+
+def prepare_schema(app: FastAPI) -> None:
+    """Build an empty database through the migrations, or refuse to start (status 3, one
+    line saying what to run) when its schema is behind the code: before the server starts,
+    so that nothing is consumed or served on a schema the code does not fit."""
+    runtime = getattr(app.state, "host", None)
+    if not isinstance(runtime, Runtime):
+        return
+    try:
+        asyncio.run(runtime.prepare_schema())
+    except SchemaBehind as exc:
+        log.error("%s", exc)
+        sys.exit(EXIT_SCHEMA_BEHIND)
 
 
 def server_config(settings: ServiceSettings, app: FastAPI) -> uvicorn.Config:

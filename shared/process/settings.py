@@ -7,6 +7,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.contract import topology
+from shared.messaging.broker import node_urls
 
 
 class ServiceSettings(BaseSettings):
@@ -22,6 +23,10 @@ class ServiceSettings(BaseSettings):
     default_port: ClassVar[int]
 
     amqp_url: str = "amqp://guest:guest@localhost:5672/"
+    # The other nodes of the broker's cluster ("host[:port]", comma-separated), reached with
+    # AMQP_URL's user, password, vhost and options: the connection fails over to the next
+    # one whenever the node it uses is lost (shared.messaging.broker.FailoverConnection).
+    amqp_failover_hosts: Annotated[tuple[str, ...], NoDecode] = ()
     # True: declare the whole topology at start, so start order never matters (one broker
     # user allowed everything, as locally). False: only check that it is there, for a user
     # allowed to configure nothing but its own work queues (compose: the broker's definitions
@@ -77,11 +82,32 @@ class ServiceSettings(BaseSettings):
     outbox_lease_seconds: float = Field(default=10.0, gt=0)
     outbox_retention_seconds: float = Field(default=24 * 3600, ge=0)
 
+    # Pruning (shared.persistence.retention): inbox rows are kept far longer than any copy
+    # of an event can arrive after the first; every `retention_interval` seconds, rows past
+    # their retention are deleted `prune_batch_size` at a time, with a pause of at least
+    # `prune_pause` seconds between batches (SQLite has one writer).
+    inbox_retention_seconds: float = Field(default=7 * 24 * 3600, ge=0)
+    retention_interval: float = Field(default=60.0, gt=0)
+    prune_batch_size: int = Field(default=500, ge=1, le=10_000)
+    prune_pause: float = Field(default=0.05, ge=0)
+
     # How often the depth and consumers of this service's queues are read (metrics).
     queue_watch_seconds: float = Field(default=15.0, gt=0)
 
     # SQLite only
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
+
+    @field_validator("amqp_failover_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @property
+    def amqp_urls(self) -> list[str]:
+        """AMQP_URL, then the same on each of AMQP_FAILOVER_HOSTS."""
+        return node_urls(self.amqp_url, self.amqp_failover_hosts)
 
     @field_validator("retry_delays", mode="before")
     @classmethod

@@ -128,6 +128,18 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.rows_pruned = Counter(
+            "database_rows_pruned",
+            "Rows deleted by pruning, past their retention (inbox, outbox).",
+            ["table"],
+            registry=r,
+        )
+        self.table_rows = Gauge(
+            "database_table_rows",
+            "Rows in a pruned table, counted after each pruning round.",
+            ["table"],
+            registry=r,
+        )
         self.notifications_sent = Counter(
             "notification_sends",
             "Attempts to send a notification, by channel and outcome (sent, skipped, failed:"

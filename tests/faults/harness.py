@@ -119,7 +119,9 @@ class System:
 
     def url(self, name: str) -> str:
         live = [p for p in self.processes[name] if p.process and p.process.poll() is None]
-        return (live or self.processes[name])[-1].url
+        # A process just started (a replacement, an upgrade) serves once it is ready.
+        ready = [p for p in live if p.ready]
+        return (ready or live or self.processes[name])[-1].url
 
     async def start(self, inventories: int = 1) -> None:
         for name in ("order", "notification"):

@@ -8,7 +8,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from audit_service.adapters import tables
 from audit_service.config import AuditSettings
 from audit_service.entrypoints.app import create_app
 
@@ -21,7 +20,7 @@ async def audit(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     settings = AuditSettings(database_url=f"sqlite:///{tmp_path / 'audit.db'}", admin_token=TOKEN)
     app = create_app(settings)
     runtime = app.state.host
-    await runtime.db.create_all(tables.metadata)
+    await runtime.prepare_schema()
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://audit") as client:

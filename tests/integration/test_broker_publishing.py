@@ -14,6 +14,7 @@ import pytest
 from aiormq.exceptions import PublishError
 
 from order_service.adapters import tables
+from order_service.adapters.migrations import MIGRATIONS
 from shared.contract.outbound import OutboundMessage
 from shared.messaging.broker import Broker
 from shared.messaging.outbox_relay import OutboxRelay
@@ -49,7 +50,7 @@ async def test_an_event_no_queue_takes_is_refused_and_stays_in_the_outbox(
 ) -> None:
     path = tmp_path / "order.db"
     db = Database(f"sqlite:///{path}")
-    await db.create_all(tables.metadata)
+    await db.on_connection(MIGRATIONS.prepare)
     store = OutboxStore(db, tables.outbox, lease_seconds=0.5)
     relay = OutboxRelay(store, broker, app_id="test", poll_interval=0.05, lease_seconds=0.5)
     event = factories.order_placed([("SKU-1", 1)])

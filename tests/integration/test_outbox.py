@@ -4,10 +4,12 @@ several relays sweeping the same table; published rows are pruned."""
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import aio_pika
 
 from order_service.adapters import tables
+from order_service.adapters.migrations import MIGRATIONS
 from shared.contract.outbound import OutboundMessage
 from shared.contract.topology import ORDER_EVENTS
 from shared.messaging.broker import Broker
@@ -48,7 +50,7 @@ async def test_unpublished_rows_are_swept_out_exactly_once_by_competing_relays(
 ) -> None:
     url = await database_url("order")
     writer_db = Database(url)
-    await writer_db.create_all(tables.metadata)
+    await writer_db.on_connection(MIGRATIONS.prepare)
     events = [factories.order_placed([("SKU-1", 1)]) for _ in range(400)]
     # Rows as a crashed process leaves them: committed, never published, lease run out.
     await write(writer_db, [OutboundMessage.of(e, ORDER_EVENTS) for e in events], 0.001)
@@ -97,11 +99,11 @@ async def test_published_rows_are_pruned_after_their_retention(
     broker_url: str, database_url: DatabaseUrl
 ) -> None:
     db = Database(await database_url("order"))
-    await db.create_all(tables.metadata)
+    await db.on_connection(MIGRATIONS.prepare)
     broker = Broker(broker_url, name="pruner", retry_delays=())
     broker.start()
     await broker.connected()
-    outbox = relay(db, broker, lease_seconds=0.001, retention_seconds=3600)
+    outbox = relay(db, broker, lease_seconds=0.001)
     events = [factories.order_placed([("SKU-1", 1)]) for _ in range(5)]
     await write(db, [OutboundMessage.of(e, ORDER_EVENTS) for e in events], 0.001)
     task = asyncio.create_task(outbox.run())
@@ -110,9 +112,11 @@ async def test_published_rows_are_pruned_after_their_retention(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    assert await outbox.prune() == 0, "published within the retention: kept"
-    impatient = relay(db, broker, retention_seconds=0)
-    assert await impatient.prune() == 5
-    assert await impatient.prune() == 0
+    waiting = [factories.order_placed([("SKU-1", 1)]) for _ in range(3)]
+    await write(db, [OutboundMessage.of(e, ORDER_EVENTS) for e in waiting], 3600)
+    assert await store(db).prune(timedelta(hours=1)) == 0, "published within the retention"
+    assert await store(db).prune(timedelta(0)) == 5
+    assert await store(db).prune(timedelta(0)) == 0
+    assert await store(db).unpublished_count() == 3, "unpublished rows are never pruned"
     await broker.close()
     await db.dispose()

@@ -146,6 +146,7 @@ class ServiceProcess(ChildProcess):
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.ready = False  # seen ready once (wait_ready)
         super().__init__(
             name,
             module or f"{name}_service",
@@ -166,6 +167,7 @@ class ServiceProcess(ChildProcess):
         await eventually(
             probe, lambda code: code == 200, timeout=timeout, what=f"{self.name} ready"
         )
+        self.ready = True
 
     def why_not_stopped_cleanly(self) -> list[str]:
         """Why its stop was not clean ([] if it was): it must exit on SIGTERM (uvicorn
