@@ -82,8 +82,11 @@ CATALOGUE: tuple[Mutation, ...] = (
     Mutation(
         id="notification-unique-removed",
         guarantee="one notification per (order, kind), whatever the event id (domain key)",
-        file="notification_service/adapters/tables.py",
-        find='    UniqueConstraint("order_id", "kind", name="uq_notifications_order_kind"),\n',
+        # The schema comes from the migrations (the table in adapters/tables.py is for reads).
+        file="notification_service/adapters/migrations/versions/m0001_baseline.py",
+        find=(
+            '        sa.UniqueConstraint("order_id", "kind", name="uq_notifications_order_kind"),\n'
+        ),
         replace="",
         tests=(
             f"{DOMAIN_KEYS}::test_an_outcome_again_under_another_event_id_notifies_once_per_kind",
