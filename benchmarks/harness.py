@@ -25,7 +25,7 @@ from benchmarks.pipeline import run_pipeline
 from benchmarks.procs import broker_disruptions
 from benchmarks.profiling import PROFILES
 from benchmarks.tracing_cost import run_tracing_cost
-from tests.support.broker import rabbitmqctl
+from tests.support.broker import broker_version
 
 PACKAGES = (
     *("aio-pika", "aiormq", "fastapi", "uvicorn", "sqlalchemy", "psycopg", "pydantic"),
@@ -87,7 +87,7 @@ def machine() -> dict[str, Any]:
 
 def versions() -> dict[str, str]:
     found = {name: metadata.version(name) for name in PACKAGES}
-    found["rabbitmq"] = rabbitmqctl("version").strip()
+    found["rabbitmq"] = broker_version()
     return found
 
 

@@ -1,5 +1,6 @@
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -9,7 +10,18 @@ from notification_service.config import NotificationSettings
 from order_service.config import OrderSettings
 from tests.support import keys
 from tests.support.broker import amqp_url, broker_lock, create_vhost, delete_vhost
+from tests.support.broker_control import broker_under_test
 from tests.support.databases import create_postgres_database, drop_postgres_database
+
+
+def pytest_report_header() -> str:
+    """Which broker the tests use, and how they reach it besides AMQP."""
+    try:
+        broker = broker_under_test()
+    except Exception as exc:  # a header must not hide the tests' own failures
+        return f"broker: {exc}"
+    address = urlsplit(broker.amqp_url).netloc.rpartition("@")[2]
+    return f"broker: {address}; {broker.described}"
 
 
 @pytest.fixture(autouse=True)

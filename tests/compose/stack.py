@@ -13,6 +13,8 @@ import time
 import uuid
 from pathlib import Path
 
+from tests.support.containers import container_tools as container_tools
+from tests.support.containers import run as run
 from tests.support.polling import eventually_blocking
 from tests.support.processes import ROOT, free_port
 
@@ -32,25 +34,6 @@ FIXED_PORTS = (
     "JAEGER_UI_PORT",
     "JAEGER_OTLP_PORT",
 )
-SCRIPTS_VARIABLE = "CONTAINER_TOOLS_DIR"
-
-
-def container_tools() -> Path:
-    """The folder of `docker-up` and `offline-images` (which build local stand-ins for the
-    base images on a machine with no registry): $CONTAINER_TOOLS_DIR, else the project's
-    `../shared/tools/containers`, else /work/shared/tools/containers."""
-    configured = os.environ.get(SCRIPTS_VARIABLE)
-    candidates = [Path(configured)] if configured else []
-    candidates += [ROOT.parent / "shared/tools/containers", Path("/work/shared/tools/containers")]
-    for folder in candidates:
-        if (folder / "offline-images").is_file():
-            return folder
-    raise RuntimeError(
-        f"no offline-images script in any of {[str(c) for c in candidates]}: "
-        f"set {SCRIPTS_VARIABLE} to the folder holding docker-up and offline-images"
-    )
-
-
 def compose_command() -> list[str]:
     """$COMPOSE (e.g. "docker compose"), else docker-compose, else the docker compose plugin."""
     if configured := os.environ.get("COMPOSE"):
@@ -162,20 +145,3 @@ class ComposeStack:
             capture_output=True,
             timeout=60,
         )
-
-
-def run(
-    command: list[str],
-    *,
-    env: dict[str, str] | None = None,
-    cwd: Path | None = None,
-    timeout: float = 60,
-) -> str:
-    result = subprocess.run(
-        command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
-    )
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(command)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-        )
-    return result.stdout

@@ -10,7 +10,7 @@ from inventory_service.config import InventorySettings
 from inventory_service.entrypoints.app import create_app
 from shared.contract.topology import INVENTORY_ORDER_EVENTS, ORDER_EVENTS
 from tests import factories
-from tests.support.broker import BrokerProbe, rabbitmqctl, vhost_of
+from tests.support.broker import BrokerProbe, ready_and_unacked
 from tests.support.databases import holding_stock
 from tests.support.polling import eventually
 from tests.support.services import get_json, running
@@ -18,18 +18,6 @@ from tests.support.services import get_json, running
 DatabaseUrl = Callable[[str], Awaitable[str]]
 PREFETCH = 3
 ORDERS = 10
-
-
-def ready_and_unacked(vhost_url: str, queue: str) -> tuple[int, int]:
-    lines = rabbitmqctl(
-        *("list_queues", "--vhost", vhost_of(vhost_url), "--no-table-headers"),
-        *("name", "messages_ready", "messages_unacknowledged"),
-    )
-    for line in lines.splitlines():
-        name, ready, unacked = line.split("\t")
-        if name == queue:
-            return int(ready), int(unacked)
-    raise AssertionError(f"no queue {queue}")
 
 
 @pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)

@@ -14,7 +14,7 @@ from inventory_service.entrypoints.app import create_app
 from shared.contract.topology import INVENTORY_ORDER_EVENTS, ORDER_EVENTS
 from shared.process.runtime import Runtime
 from tests import factories
-from tests.support.broker import BrokerProbe, consumers_on, rabbitmqctl, vhost_of
+from tests.support.broker import BrokerProbe, consumers_on, ready_and_unacked
 from tests.support.databases import holding_stock
 from tests.support.polling import eventually
 from tests.support.services import get_json, running
@@ -22,18 +22,6 @@ from tests.support.services import get_json, running
 DatabaseUrl = Callable[[str], Awaitable[str]]
 QUEUE = INVENTORY_ORDER_EVENTS.name
 ORDERS = 10
-
-
-def ready_and_unacked(vhost_url: str) -> tuple[int, int]:
-    lines = rabbitmqctl(
-        *("list_queues", "--vhost", vhost_of(vhost_url), "--no-table-headers"),
-        *("name", "messages_ready", "messages_unacknowledged"),
-    )
-    for line in lines.splitlines():
-        name, ready, unacked = line.split("\t")
-        if name == QUEUE:
-            return int(ready), int(unacked)
-    raise AssertionError(f"no queue {QUEUE}")
 
 
 @asynccontextmanager
@@ -68,7 +56,7 @@ async def test_a_stopping_consumer_gives_back_the_deliveries_it_had_not_started(
                     ORDER_EVENTS, factories.body(event), **factories.properties(event)
                 )
             await eventually(
-                lambda: ready_and_unacked(broker_url),
+                lambda: ready_and_unacked(broker_url, QUEUE),
                 lambda counts: counts == (0, ORDERS),
                 what="every delivery taken by the consumer",
             )
@@ -80,7 +68,7 @@ async def test_a_stopping_consumer_gives_back_the_deliveries_it_had_not_started(
 
         # (A quorum queue's counts lag a moment behind: read them once they settle.)
         ready, _ = await eventually(
-            lambda: ready_and_unacked(broker_url),
+            lambda: ready_and_unacked(broker_url, QUEUE),
             lambda counts: counts[1] == 0,
             what="nothing held any more",
         )

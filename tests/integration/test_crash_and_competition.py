@@ -101,7 +101,11 @@ async def test_two_consumers_on_one_queue_never_oversell(
         async with httpx.AsyncClient(base_url=processes[0].url) as http:
             await http.put("/stock/SKU-A", json={"available": 25})
             await http.put("/stock/SKU-B", json={"available": 10})
-        assert consumers_on(broker_url, INVENTORY_ORDER_EVENTS.name) == 2
+        await eventually(
+            lambda: consumers_on(broker_url, INVENTORY_ORDER_EVENTS.name),
+            lambda n: n == 2,
+            what="both processes consuming",
+        )
         async with BrokerProbe(broker_url) as probe:
             outcomes = await probe.tap(INVENTORY_EVENTS)
             for event in orders:

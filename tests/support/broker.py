@@ -1,11 +1,10 @@
-"""The broker under test: a vhost of its own for every test or benchmark phase (made with
-`rabbitmqctl`, so tests and benchmarks run where the broker runs), a probe to tap, read
-and publish with, and what `rabbitmqctl` says about a queue's consumers."""
+"""The broker under test: a vhost of its own for every test or benchmark phase, a probe to
+tap, read and publish with, and what the broker says about a queue's consumers. Vhosts and
+listings go through the management API, the broker's container or the local `rabbitmqctl`
+(tests.support.broker_control), so the broker need not be this machine's."""
 
 import asyncio
 import fcntl
-import os
-import subprocess
 import tempfile
 import time
 import uuid
@@ -17,16 +16,26 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import aio_pika
 
+from tests.support.broker_control import amqp_url_under_test, broker_under_test
 from tests.support.polling import eventually
 
-AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+AMQP_URL = amqp_url_under_test()
 
 
-# Tests share the machine's broker node, and one fault test stops it for a few seconds
-# (`rabbitmqctl stop_app`). Every test that uses the broker holds this lock shared for its
-# duration; the one that stops the node holds it exclusively, so it waits for the tests of
-# other runs on this machine to finish, and they wait for it.
-BROKER_LOCK = Path(tempfile.gettempdir()) / "rabbit-orders-test-broker.lock"
+def lock_path(amqp_url: str) -> Path:
+    """One lock per broker: the machine's own (127.0.0.1:5672) keeps the name every checkout
+    on this machine has used; any other broker (a test run's own container) has its own."""
+    parts = urlsplit(amqp_url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 5672
+    suffix = "" if (host, port) in {("127.0.0.1", 5672), ("localhost", 5672)} else f"-{host}-{port}"
+    return Path(tempfile.gettempdir()) / f"rabbit-orders-test-broker{suffix}.lock"
+
+
+# Tests share a broker node, and one fault test stops it for a few seconds (`stop_app`).
+# Every test that uses the broker holds this lock shared for its duration; the one that
+# stops the node holds it exclusively, so it waits for the tests of other runs against the
+# same broker to finish, and they wait for it.
+BROKER_LOCK = lock_path(AMQP_URL)
 
 
 @contextmanager
@@ -51,13 +60,8 @@ def broker_lock(*, exclusive: bool = False, timeout: float = 600.0) -> Iterator[
 
 
 def rabbitmqctl(*args: str) -> str:
-    """Run rabbitmqctl against the test broker. A missing broker fails loudly."""
-    result = subprocess.run(
-        ["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=120, check=False
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr or result.stdout}")
-    return result.stdout
+    """Run rabbitmqctl where the broker's node runs (this machine, or its container)."""
+    return broker_under_test().node(*args)
 
 
 def amqp_url(vhost: str) -> str:
@@ -72,18 +76,25 @@ def vhost_of(url: str) -> str:
 def create_vhost(prefix: str = "test") -> str:
     """A new vhost, named `<prefix>-<random>`, that the test broker's user may use."""
     name = f"{prefix}-{uuid.uuid4().hex[:12]}"
-    user = urlsplit(AMQP_URL).username or "guest"
-    rabbitmqctl("add_vhost", name)
-    try:
-        rabbitmqctl("set_permissions", "-p", name, user, ".*", ".*", ".*")
-    except BaseException:
-        delete_vhost(name)
-        raise
+    broker_under_test().administration.add_vhost(name, broker_under_test().user)
     return name
 
 
 def delete_vhost(name: str) -> None:
-    rabbitmqctl("delete_vhost", name)
+    broker_under_test().administration.delete_vhost(name)
+
+
+def broker_version() -> str:
+    return broker_under_test().administration.version()
+
+
+def server_version(connection: aio_pika.abc.AbstractConnection) -> tuple[int, ...]:
+    """The broker's version as it announced itself on `connection` (AMQP's server
+    properties): what a test that expects 3.x or 4.x behaviour asks."""
+    assert connection.transport is not None
+    announced = connection.transport.connection.server_properties["version"]
+    text = announced.decode() if isinstance(announced, bytes) else str(announced)
+    return tuple(int(part) for part in text.split(".") if part.isdigit())
 
 
 @asynccontextmanager
@@ -165,28 +176,33 @@ async def take_all(queue: aio_pika.abc.AbstractQueue) -> list[aio_pika.abc.Abstr
 
 
 def consumers_on(vhost_url: str, queue: str) -> int:
-    lines = rabbitmqctl(
-        "list_consumers", "--vhost", vhost_of(vhost_url), "--no-table-headers", "queue_name"
-    )
-    return sum(1 for line in lines.splitlines() if line.strip() == queue)
+    return broker_under_test().listings.consumers(vhost_of(vhost_url)).count(queue)
 
 
 def unacked_on(vhost_url: str, queue: str) -> int:
     """Deliveries from `queue` that its consumers hold unacknowledged right now."""
-    consumers = rabbitmqctl(
-        *("list_consumers", "--vhost", vhost_of(vhost_url), "--no-table-headers"),
-        *("queue_name", "channel_pid"),
-    )
-    channels = {
-        line.split("\t")[1].strip()
-        for line in consumers.splitlines()
-        if line.split("\t")[0] == queue
-    }
-    total = 0
-    for line in rabbitmqctl(
-        "list_channels", "--no-table-headers", "pid", "messages_unacknowledged"
-    ).splitlines():
-        pid, _, count = line.rpartition("\t")
-        if pid.strip() in channels and count.strip().isdigit():
-            total += int(count)
-    return total
+    return broker_under_test().listings.unacked(vhost_of(vhost_url), queue)
+
+
+def ready_and_unacked(vhost_url: str, queue: str) -> tuple[int, int]:
+    """The queue's ready and unacknowledged messages, as the broker counts them (a quorum
+    queue's counts lag a moment: poll them)."""
+    return broker_under_test().listings.queue_counts(vhost_of(vhost_url), queue)
+
+
+def connections_in(vhost_url: str) -> set[str]:
+    """An id of each client connection to the vhost right now."""
+    return broker_under_test().listings.connections(vhost_of(vhost_url))
+
+
+def close_connections(vhost_url: str, reason: str) -> None:
+    broker_under_test().listings.close_connections(vhost_of(vhost_url), reason)
+
+
+def stop_node() -> None:
+    """Stop the broker application (the node stays up, its listeners closed)."""
+    broker_under_test().node.stop_app()
+
+
+def start_node() -> None:
+    broker_under_test().node.start_app()
