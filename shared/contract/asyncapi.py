@@ -42,7 +42,6 @@ from shared.contract.topology import (
     EXCHANGE_OF,
     EXCHANGES,
     QUEUES,
-    QUORUM,
     STREAM_READERS,
     STREAMS,
     SUBSCRIBERS,
@@ -160,9 +159,9 @@ def channels() -> dict[str, Any]:
                 "transaction that applied it commits. A failure is retried through the retry "
                 f"queues ({', '.join(retry_queues)}), then dead-lettered to "
                 f"{spec.dead_letter_queue}; a message that cannot be processed is "
-                f"dead-lettered at once, and one delivered {DELIVERY_LIMIT} times by the "
-                "broker itself. An event type it has no handler for is acknowledged and "
-                "skipped."
+                "dead-lettered at once, and one returned to it unacknowledged more than "
+                f"{DELIVERY_LIMIT} times (its consumer dying or stopping with it) by the broker "
+                "itself. An event type it has no handler for is acknowledged and skipped."
             ),
             "messages": _messages_of(published_to(spec.exchange)),
             "bindings": _queue(spec.name),
@@ -184,12 +183,14 @@ def channels() -> dict[str, Any]:
             "title": f"{spec.dead_letter_queue} (quorum queue: dead letters)",
             "description": (
                 f"{spec.name}'s dead letters, kept until replayed to {spec.name} or purged "
-                "(the admin API's /admin/dead-letters, `python -m shared.process.dead_letter_cli`)."
+                "(the admin API's /admin/dead-letters, `python -m shared.process.dead_letter_cli`). "
+                "Reading one returns it to the queue, which counts as a delivery: its delivery "
+                "limit is one no reading reaches (RabbitMQ 4 would drop it after 20)."
             ),
             "messages": {"DeadLetter": ref("components", "messages", dead_letter_message(spec))},
             "bindings": _queue(spec.dead_letter_queue),
             "x-bound-to": [{"exchange": spec.dead_letter_exchange, "routingKey": ""}],
-            "x-arguments": dict(QUORUM),
+            "x-arguments": spec.dead_letter_arguments(),
         }
         for delay, name in zip(DEFAULT_RETRY_DELAYS, retry_queues, strict=True):
             found[name] = {

@@ -30,7 +30,20 @@ DEFAULT_RETRY_DELAYS = (1.0, 5.0, 30.0)
 
 # A message redelivered this often (each time its consumer died or returned it unacked) is
 # dead-lettered by the broker itself: a message that crashes its consumer cannot loop forever.
+# A failed message is never returned to its queue (it is acknowledged once its copy is in a
+# retry or dead-letter queue), so only a consumer that dies, stops or cannot get a copy
+# confirmed while holding it counts here: twenty of those is a crash loop, not bad luck. 20
+# is also RabbitMQ 4's default for a quorum queue that names none; we name it, so that 3.x
+# (no default: unlimited) and 4.x dead-letter after the same 21 deliveries.
 DELIVERY_LIMIT = 20
+# A dead-letter queue is read by returning what was read (the admin API, the CLI, the audit
+# page every few seconds), and every return counts as a delivery. RabbitMQ 4 drops a message
+# past its queue's delivery limit, 20 by default, when, as here, the queue has no
+# dead-letter exchange: dead letters would vanish after twenty reads. So a DLQ names the
+# largest limit a 32-bit AMQP integer holds (136 years of one read every two seconds). Not
+# -1: RabbitMQ 4 takes it as "no limit", 3.x as "dead-letter at the first return", which
+# for a DLQ is dropping a dead letter the first time anyone reads it.
+DEAD_LETTER_DELIVERY_LIMIT = 2**31 - 1
 
 QUORUM: dict[str, Any] = {"x-queue-type": "quorum"}
 _AT_LEAST_ONCE_DEAD_LETTERING: dict[str, Any] = {
@@ -67,7 +80,12 @@ class QueueSpec:
             "x-delivery-limit": DELIVERY_LIMIT,
         }
 
+    def dead_letter_arguments(self) -> dict[str, Any]:
+        return {**QUORUM, "x-delivery-limit": DEAD_LETTER_DELIVERY_LIMIT}
+
     def retry_arguments(self, delay_seconds: float) -> dict[str, Any]:
+        """Nothing consumes a retry queue (its messages expire back to the work queue), so
+        no delivery limit, the broker's default or ours, ever applies to it."""
         return {
             **QUORUM,
             **_AT_LEAST_ONCE_DEAD_LETTERING,

@@ -17,7 +17,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
 from shared.contract import headers as h
-from shared.contract.topology import QueueSpec
+from shared.contract.topology import DELIVERY_LIMIT, QueueSpec
 from shared.messaging.delivery import copy_of
 
 
@@ -38,7 +38,7 @@ class DeadLetter:
     def of(cls, message: AbstractIncomingMessage) -> "DeadLetter":
         headers = dict(message.headers or {})
         reason = headers.get(h.DEAD_LETTER_REASON) or headers.get(h.FIRST_DEATH_REASON)
-        attempts = headers.get(h.ATTEMPTS, headers.get(h.DELIVERY_COUNT))
+        attempts = headers.get(h.ATTEMPTS, _broker_attempts(headers))
         return cls(
             message_id=message.message_id,
             event_type=message.type,
@@ -202,6 +202,15 @@ def _replayed_copy(message: AbstractIncomingMessage) -> aio_pika.Message:
     headers[h.REPLAY_COUNT] = (previous if isinstance(previous, int) else 0) + 1
     headers[h.REPLAYED_AT] = datetime.now(UTC).isoformat()
     return copy_of(message, headers)
+
+
+def _broker_attempts(headers: dict[str, Any]) -> int | None:
+    """The deliveries of a message the broker dead-lettered itself: one more than the work
+    queue's delivery limit. Not its `x-delivery-count`, which counts the reads of the DLQ
+    (and, on RabbitMQ 4, also the returns before it was dead-lettered, while 3.x resets it):
+    a number that would differ by broker and grow with every listing."""
+    broker_reason = _text(headers.get(h.FIRST_DEATH_REASON))
+    return DELIVERY_LIMIT + 1 if broker_reason == "delivery_limit" else None
 
 
 def _text(value: object) -> str | None:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import aio_pika
 from aio_pika.abc import AbstractChannel
 
-from shared.contract.topology import EXCHANGES, QUEUES, QUORUM, STREAMS, QueueSpec, StreamSpec
+from shared.contract.topology import EXCHANGES, QUEUES, STREAMS, QueueSpec, StreamSpec
 
 
 async def declare(
@@ -28,7 +28,9 @@ async def declare(
         dlx = await channel.declare_exchange(
             spec.dead_letter_exchange, aio_pika.ExchangeType.FANOUT, durable=True
         )
-        dlq = await channel.declare_queue(spec.dead_letter_queue, durable=True, arguments=QUORUM)
+        dlq = await channel.declare_queue(
+            spec.dead_letter_queue, durable=True, arguments=spec.dead_letter_arguments()
+        )
         await dlq.bind(dlx)
         queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments())
         await queue.bind(spec.exchange)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from shared.contract.topology import EXCHANGES, QUEUES, QUORUM, STREAMS
+from shared.contract.topology import EXCHANGES, QUEUES, STREAMS
 from shared.process.settings import ServiceSettings
 from tests.support.processes import ROOT
 
@@ -66,7 +66,7 @@ def contract_topology() -> tuple[dict[str, str], dict[str, dict[str, Any]], set[
     bindings = set()
     for spec in QUEUES:
         queues[spec.name] = spec.arguments()
-        queues[spec.dead_letter_queue] = QUORUM
+        queues[spec.dead_letter_queue] = spec.dead_letter_arguments()
         queues |= {spec.retry_queue(delay): spec.retry_arguments(delay) for delay in delays}
         bindings.add((spec.exchange, spec.name))
         bindings.add((spec.dead_letter_exchange, spec.dead_letter_queue))

@@ -6,6 +6,7 @@ from pydantic import ValidationError
 
 from shared.contract.topology import (
     AUDIT_STREAM,
+    DEAD_LETTER_DELIVERY_LIMIT,
     DELIVERY_LIMIT,
     INVENTORY_EVENTS,
     ORDER_EVENTS,
@@ -47,9 +48,22 @@ def test_a_work_queue_is_quorum_and_dead_letters_at_least_once_to_its_dlx() -> N
     }
 
 
-def test_the_delivery_limit_is_a_positive_bound() -> None:
-    assert isinstance(DELIVERY_LIMIT, int)
-    assert DELIVERY_LIMIT > 0
+def test_the_delivery_limits_are_positive_bounds() -> None:
+    # Positive on purpose: -1 is "unlimited" to RabbitMQ 4 but "dead-letter at the first
+    # return" to 3.x, and 0 is the latter to both (tests/integration/test_broker_semantics.py).
+    for limit in (DELIVERY_LIMIT, DEAD_LETTER_DELIVERY_LIMIT):
+        assert isinstance(limit, int)
+        assert 0 < limit <= 2**31 - 1, "a signed 32-bit AMQP integer"
+    assert DELIVERY_LIMIT == 20, "RabbitMQ 4's default, stated so that 3.x does the same"
+
+
+def test_a_dead_letter_queue_is_quorum_and_keeps_what_is_read_from_it() -> None:
+    # No dead-letter exchange of its own, and a limit no reading of it will ever reach: on
+    # RabbitMQ 4 a queue without one drops a message returned 20 times (its default).
+    assert WORK.dead_letter_arguments() == {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": 2_147_483_647,
+    }
 
 
 def test_a_retry_queue_holds_for_its_ttl_then_dead_letters_back_to_the_work_queue() -> None:
@@ -178,7 +192,7 @@ async def test_declare_makes_work_retry_and_dead_letter_queues_durable(
         assert declared.queues[spec.name] == {"durable": True, "arguments": spec.arguments()}
         assert declared.queues[spec.dead_letter_queue] == {
             "durable": True,
-            "arguments": {"x-queue-type": "quorum"},
+            "arguments": spec.dead_letter_arguments(),
         }
         for delay in (0.5, 2):
             assert declared.queues[spec.retry_queue(delay)] == {
