@@ -10,6 +10,20 @@ from aio_pika.abc import AbstractChannel
 from shared.contract.topology import EXCHANGES, QUEUES, STREAMS, QueueSpec, StreamSpec
 
 
+class OutdatedDeadLetterQueue(RuntimeError):
+    """A dead-letter queue declared by a version of this system from before its delivery
+    limit (a queue's arguments cannot change once it exists)."""
+
+    def __init__(self, name: str, cause: Exception) -> None:
+        super().__init__(
+            f"the dead-letter queue {name} exists with other arguments ({cause}): made before "
+            "dead-letter queues named their delivery limit, it would drop a dead letter read "
+            "20 times on RabbitMQ 4. Empty it (replay, purge, or move its messages aside with "
+            "a shovel), delete it and start the service again, which makes it anew (README, "
+            "RabbitMQ versions)"
+        )
+
+
 async def declare(
     channel: AbstractChannel,
     *,
@@ -28,9 +42,12 @@ async def declare(
         dlx = await channel.declare_exchange(
             spec.dead_letter_exchange, aio_pika.ExchangeType.FANOUT, durable=True
         )
-        dlq = await channel.declare_queue(
-            spec.dead_letter_queue, durable=True, arguments=spec.dead_letter_arguments()
-        )
+        try:
+            dlq = await channel.declare_queue(
+                spec.dead_letter_queue, durable=True, arguments=spec.dead_letter_arguments()
+            )
+        except aio_pika.exceptions.ChannelPreconditionFailed as exc:
+            raise OutdatedDeadLetterQueue(spec.dead_letter_queue, exc) from exc
         await dlq.bind(dlx)
         queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments())
         await queue.bind(spec.exchange)

@@ -26,7 +26,7 @@ from shared.contract.topology import (
 )
 from shared.core.handlers import Event, Subscription, handles, one_at_a_time
 from shared.messaging.dead_letters import DeadLetterQueue, Selection
-from shared.messaging.declare import declare
+from shared.messaging.declare import OutdatedDeadLetterQueue, declare
 from shared.persistence.inbox import inbox_table
 from shared.persistence.unit_of_work import SqlUnitOfWork
 from shared.process.runtime import Runtime
@@ -152,6 +152,22 @@ async def test_dead_letters_stay_however_often_they_are_read(
         assert [letter.message_id for letter in await dead_letters.peek()] == [event.id]
     (letter,) = await dead_letters.find(event.id)
     assert letter.headers.get(h.DELIVERY_COUNT, 0) > DELIVERY_LIMIT, "every read counted"
+
+
+async def test_a_dead_letter_queue_made_before_its_delivery_limit_stops_the_start_saying_what_to_do(
+    broker_url: str,
+) -> None:
+    """A queue's arguments cannot change: a DLQ declared by an older version (no limit) makes
+    the declaration fail, and the service says which queue and how to remake it."""
+    connection = await aio_pika.connect(broker_url)
+    try:
+        await declare_plain(connection, WORK.dead_letter_queue)
+        with pytest.raises(OutdatedDeadLetterQueue, match=WORK.dead_letter_queue) as failed:
+            await declare(await connection.channel(), retry_delays=(1.0,), queues=[WORK])
+    finally:
+        await connection.close()
+    assert "inequivalent arg 'x-delivery-limit'" in str(failed.value)
+    assert "delete it" in str(failed.value)
 
 
 @pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
