@@ -183,7 +183,8 @@ def channels() -> dict[str, Any]:
             "title": f"{spec.dead_letter_queue} (quorum queue: dead letters)",
             "description": (
                 f"{spec.name}'s dead letters, kept until replayed to {spec.name} or purged "
-                "(the admin API's /admin/dead-letters, `python -m shared.process.dead_letter_cli`). "
+                "(the admin API's /admin/dead-letters, "
+                "`python -m shared.process.dead_letter_cli`). "
                 "Reading one returns it to the queue, which counts as a delivery: its delivery "
                 "limit is one no reading reaches (RabbitMQ 4 would drop it after 20)."
             ),

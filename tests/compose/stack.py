@@ -34,6 +34,8 @@ FIXED_PORTS = (
     "JAEGER_UI_PORT",
     "JAEGER_OTLP_PORT",
 )
+
+
 def compose_command() -> list[str]:
     """$COMPOSE (e.g. "docker compose"), else docker-compose, else the docker compose plugin."""
     if configured := os.environ.get("COMPOSE"):
