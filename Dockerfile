@@ -1,7 +1,10 @@
 # One image for all four services; the command picks the service:
 #   docker run ... rabbit-orders:latest python -m inventory_service
 # Everything else comes from the environment (shared/settings.py; docker-compose.yml).
-FROM python:3.11-slim
+# The Python: compose passes PYTHON_IMAGE from .env (3.13 there too); the code runs on 3.11
+# and later (`docker build --build-arg PYTHON_IMAGE=python:3.11-slim .`).
+ARG PYTHON_IMAGE=python:3.13-slim
+FROM ${PYTHON_IMAGE}
 
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \

@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test test-unit test-integration test-e2e test-faults test-compose bench \
-	lint format clean asyncapi contracts check-prometheus mutate mutate-quick browser test-browser
+	lint format clean asyncapi contracts check-prometheus mutate mutate-quick browser test-browser \
+	test-rabbitmq4 test-cluster migrate
 
 install: $(STAMP)
 
@@ -35,6 +36,14 @@ test-e2e: install
 test-faults: install
 	$(BIN)/pytest -q tests/faults
 
+# The integration, end-to-end and fault suites again, against RabbitMQ 4.0 in a container of
+# their own (free loopback ports, removed afterwards; needs a Docker engine). A deprecation
+# warning in that broker's log fails the run. RABBITMQ_IMAGE picks another broker.
+RABBITMQ_IMAGE ?= rabbitmq:4.0-management
+test-rabbitmq4: install
+	$(BIN)/python -m tests.support.broker_container --image $(RABBITMQ_IMAGE) -- \
+		$(BIN)/pytest -q tests/integration tests/e2e tests/faults
+
 # Debian's Chromium for tests/browser, where it is missing (Playwright drives it; its own
 # browser download is not reachable here and not used).
 browser:
@@ -47,6 +56,16 @@ test-browser: install browser
 # The container stack, built and exercised end to end (needs a Docker engine).
 test-compose: install
 	$(BIN)/pytest -q tests/compose
+
+# The cluster profile (docker/compose.cluster.yml): three broker nodes, one killed and
+# restarted after another under a steady load of orders (needs a Docker engine).
+test-cluster: install
+	$(BIN)/pytest -q tests/cluster
+
+# Each service's database brought to its code's migrations (SERVICES="order inventory"
+# for some; each at <SERVICE>_DATABASE_URL, else its default under var/).
+migrate: install
+	$(BIN)/python -m shared.process.migrate $(SERVICES)
 
 # Throughput, latency and footprint against a raw aio-pika baseline, in one run.
 bench: install

@@ -12,8 +12,10 @@ import httpx
 import pytest
 
 from tests.compose.clients import Mailpit, Management
-from tests.compose.stack import COMPOSE_FILE, ComposeStack, container_tools, run
+from tests.compose.stack import COMPOSE_FILE, ComposeStack, read_env_file
 from tests.compose.watching import Jaeger, Prometheus
+from tests.support.containers import prepare_images
+from tests.support.processes import ROOT
 
 STACK = pytest.StashKey[ComposeStack]()
 LOGS_SHOWN = pytest.StashKey[bool]()
@@ -21,12 +23,13 @@ LOGS_SHOWN = pytest.StashKey[bool]()
 
 @pytest.fixture(scope="session")
 def docker_engine() -> float:
-    """A Docker engine, docker-compose and every base image the compose file names (local
-    stand-ins where no registry is reachable). Returns the seconds that took."""
+    """A Docker engine, docker-compose and every base image the compose file names, those
+    it takes from .env.example (RABBITMQ_IMAGE, ...) included (local stand-ins where no
+    registry is reachable). Returns the seconds that took."""
     started = time.monotonic()
-    tools = container_tools()
-    run([str(tools / "docker-up")], timeout=300)
-    run([str(tools / "offline-images"), str(COMPOSE_FILE)], timeout=600)
+    example = read_env_file(ROOT / ".env.example")
+    versions = [value for name, value in example.items() if name.endswith("_IMAGE") and value]
+    prepare_images(versions, COMPOSE_FILE)
     return time.monotonic() - started
 
 

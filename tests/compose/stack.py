@@ -21,7 +21,8 @@ from tests.support.processes import ROOT, free_port
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 APP_SERVICES = ("order_service", "inventory_service", "notification_service", "audit_service")
 INFRASTRUCTURE = ("rabbitmq", "postgres", "mailpit", "prometheus", "jaeger")
-SETUP = ("rabbitmq_setup",)  # one-shot: runs before the broker, then exits
+# One-shot: the broker's set-up runs before the broker, the migrations before the services.
+SETUP = ("rabbitmq_setup", "migrate")
 # Host ports the env file fixes; the scalable services' stay ephemeral, as in .env.example.
 FIXED_PORTS = (
     "ORDER_PORT",

@@ -170,7 +170,9 @@ def test_genuine_events_carry_their_producer_user_id_and_signature(
     tap = f"tap-{uuid.uuid4().hex[:8]}"
 
     async def bind_tap(channel: AbstractChannel) -> None:
-        queue = await channel.declare_queue(tap, durable=False, auto_delete=False)
+        # Durable, deleted below: a transient queue that outlives its connection is a
+        # deprecated feature of RabbitMQ 4 (transient_nonexcl_queues), refused from 4.3.
+        queue = await channel.declare_queue(tap, durable=True, auto_delete=False)
         for exchange in EXCHANGES:
             await queue.bind(exchange)
 

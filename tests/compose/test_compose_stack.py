@@ -93,7 +93,8 @@ def test_every_container_is_healthy_and_answers_on_its_published_port(
     containers = stack.containers()
     setup = [c for c in containers if c["service"] in SETUP]
     running = [c for c in containers if c["service"] not in SETUP]
-    assert [(c["state"], c["exit_code"]) for c in setup] == [("exited", "0")], setup
+    assert sorted(c["service"] for c in setup) == sorted(SETUP), setup
+    assert {(c["state"], c["exit_code"]) for c in setup} == {("exited", "0")}, setup
     assert {c["service"]: c["health"] for c in running} == dict.fromkeys(
         (*INFRASTRUCTURE, *APP_SERVICES), "healthy"
     )

@@ -58,6 +58,19 @@ def deprecations(log: str) -> list[str]:
     return [line for line in log.splitlines() if DEPRECATION.search(line)]
 
 
+def deprecated_features(log: str) -> tuple[set[str], list[str]]:
+    """The deprecated features a broker log names, and its deprecation lines naming none."""
+    named: set[str] = set()
+    unnamed: list[str] = []
+    for line in deprecations(log):
+        found = re.findall(r"`([a-z_]+)`|deprecated_features\.permit\.([a-z_]+)", line)
+        if found:
+            named |= {quoted or permit for quoted, permit in found}
+        else:
+            unnamed.append(line)
+    return named, unnamed
+
+
 class BrokerContainer:
     def __init__(self, image: str, workdir: Path) -> None:
         self.image = image
