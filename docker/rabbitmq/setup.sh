@@ -3,9 +3,10 @@
 # docker-compose.yml, run as root in the broker's own image, at every `up`):
 #
 # - TLS. On first start, a certificate authority: its key stays in the volume mounted at
-#   /pki, which nothing else mounts. The broker's certificate (for rabbitmq, localhost and
-#   127.0.0.1), signed by it, is made again when it is missing, is not signed by that CA
-#   or expires within 30 days. The CA certificate goes to /ca, which the services mount
+#   /pki, which nothing else mounts. The broker's certificate (for rabbitmq, the cluster
+#   profile's rabbitmq-2 and rabbitmq-3, localhost and 127.0.0.1), signed by it, is made
+#   again when it is missing, is not signed by that CA, names fewer nodes or expires within
+#   30 days. The CA certificate goes to /ca, which the services mount
 #   to verify the broker.
 # - definitions.json, which the broker loads at boot: docker/rabbitmq/definitions.template.json
 #   (users, permissions, exchanges, queues, bindings) with each user's password hash, made
@@ -39,12 +40,17 @@ if [ ! -s "$pki/ca.key" ] || [ ! -s "$pki/ca.pem" ]; then
   echo "made a certificate authority: $(openssl x509 -in "$pki/ca.pem" -noout -subject)"
 fi
 
+# The nodes' names: rabbitmq alone, or with rabbitmq-2 and rabbitmq-3 in the cluster profile
+# (docker/compose.cluster.yml). One certificate for all of them.
+names="DNS:rabbitmq, DNS:rabbitmq-2, DNS:rabbitmq-3, DNS:localhost, IP:127.0.0.1"
 if ! openssl verify -CAfile "$pki/ca.pem" "$config/broker.pem" >/dev/null 2>&1 \
-  || ! openssl x509 -in "$config/broker.pem" -noout -checkend 2592000 >/dev/null 2>&1; then
+  || ! openssl x509 -in "$config/broker.pem" -noout -checkend 2592000 >/dev/null 2>&1 \
+  || ! openssl x509 -in "$config/broker.pem" -noout -ext subjectAltName 2>/dev/null \
+    | grep -q "DNS:rabbitmq-3"; then
   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=rabbitmq" \
     -keyout "$work/broker.key" -out "$work/broker.csr" 2>/dev/null
-  cat > "$work/extensions" <<'EXTENSIONS'
-subjectAltName = DNS:rabbitmq, DNS:localhost, IP:127.0.0.1
+  cat > "$work/extensions" <<EXTENSIONS
+subjectAltName = $names
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth

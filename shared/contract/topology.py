@@ -45,7 +45,15 @@ DELIVERY_LIMIT = 20
 # for a DLQ is dropping a dead letter the first time anyone reads it.
 DEAD_LETTER_DELIVERY_LIMIT = 2**31 - 1
 
-QUORUM: dict[str, Any] = {"x-queue-type": "quorum"}
+# Every quorum queue is replicated on this many nodes of a cluster, chosen when it is
+# declared (a cluster of three keeps every queue through the loss of any one node); a broker
+# of one node makes one replica. Not a limit on the cluster: RabbitMQ adds no member to an
+# existing queue when a node joins (`rabbitmq-queues grow` does; docker/rabbitmq/cluster.sh).
+QUORUM_GROUP_SIZE = 3
+QUORUM: dict[str, Any] = {
+    "x-queue-type": "quorum",
+    "x-quorum-initial-group-size": QUORUM_GROUP_SIZE,
+}
 _AT_LEAST_ONCE_DEAD_LETTERING: dict[str, Any] = {
     "x-dead-letter-strategy": "at-least-once",
     "x-overflow": "reject-publish",

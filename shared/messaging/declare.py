@@ -2,12 +2,18 @@
 that it is there: exchanges, work queues with their dead-letter and retry queues, and the
 streams (the event log) bound to their exchanges."""
 
+import logging
 from collections.abc import Iterable
+from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel
+from aio_pika.abc import AbstractChannel, AbstractQueue
 
 from shared.contract.topology import EXCHANGES, QUEUES, STREAMS, QueueSpec, StreamSpec
+
+GROUP_SIZE = "x-quorum-initial-group-size"
+
+log = logging.getLogger(__name__)
 
 
 class OutdatedDeadLetterQueue(RuntimeError):
@@ -43,24 +49,39 @@ async def declare(
             spec.dead_letter_exchange, aio_pika.ExchangeType.FANOUT, durable=True
         )
         try:
-            dlq = await channel.declare_queue(
-                spec.dead_letter_queue, durable=True, arguments=spec.dead_letter_arguments()
-            )
+            dlq = await _queue(channel, spec.dead_letter_queue, spec.dead_letter_arguments())
         except aio_pika.exceptions.ChannelPreconditionFailed as exc:
             raise OutdatedDeadLetterQueue(spec.dead_letter_queue, exc) from exc
         await dlq.bind(dlx)
-        queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments())
+        queue = await _queue(channel, spec.name, spec.arguments())
         await queue.bind(spec.exchange)
         for delay in delays:
-            await channel.declare_queue(
-                spec.retry_queue(delay), durable=True, arguments=spec.retry_arguments(delay)
-            )
+            await _queue(channel, spec.retry_queue(delay), spec.retry_arguments(delay))
     for stream in streams:
         declared = await channel.declare_queue(
             stream.name, durable=True, arguments=stream.arguments()
         )
         for exchange in stream.exchanges:
             await declared.bind(exchange)
+
+
+async def _queue(channel: AbstractChannel, name: str, arguments: dict[str, Any]) -> AbstractQueue:
+    """Declare a durable queue. A queue made before the topology named its replicas' group
+    size (a broker refuses the same queue declared with another) is declared again without
+    it: the size counts only when a queue is made, so a queue made without it loses nothing
+    by not naming it (`rabbitmq-queues grow` adds replicas to one that has too few). Any
+    other difference is refused as before."""
+    try:
+        return await channel.declare_queue(name, durable=True, arguments=arguments)
+    except aio_pika.exceptions.ChannelPreconditionFailed as exc:
+        if GROUP_SIZE not in str(exc) or GROUP_SIZE not in arguments:
+            raise
+    await channel.reopen()
+    queue = await channel.declare_queue(
+        name, durable=True, arguments={k: v for k, v in arguments.items() if k != GROUP_SIZE}
+    )
+    log.info("queue %s was made without a group size: declared as it was made", name)
+    return queue
 
 
 async def check(

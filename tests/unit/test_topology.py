@@ -41,6 +41,7 @@ def test_retry_queues_are_named_after_their_delay_in_milliseconds(delay: float, 
 def test_a_work_queue_is_quorum_and_dead_letters_at_least_once_to_its_dlx() -> None:
     assert WORK.arguments() == {
         "x-queue-type": "quorum",
+        "x-quorum-initial-group-size": 3,
         "x-dead-letter-exchange": "inventory.order-events.dlx",
         "x-dead-letter-strategy": "at-least-once",
         "x-overflow": "reject-publish",
@@ -62,6 +63,7 @@ def test_a_dead_letter_queue_is_quorum_and_keeps_what_is_read_from_it() -> None:
     # RabbitMQ 4 a queue without one drops a message returned 20 times (its default).
     assert WORK.dead_letter_arguments() == {
         "x-queue-type": "quorum",
+        "x-quorum-initial-group-size": 3,
         "x-delivery-limit": 2_147_483_647,
     }
 
@@ -69,6 +71,7 @@ def test_a_dead_letter_queue_is_quorum_and_keeps_what_is_read_from_it() -> None:
 def test_a_retry_queue_holds_for_its_ttl_then_dead_letters_back_to_the_work_queue() -> None:
     assert WORK.retry_arguments(2.5) == {
         "x-queue-type": "quorum",
+        "x-quorum-initial-group-size": 3,
         "x-message-ttl": 2500,
         "x-dead-letter-exchange": "",
         "x-dead-letter-routing-key": "inventory.order-events",
