@@ -1,5 +1,8 @@
 """`python -m benchmarks`: run everything, print the table, write results/latest.json and
-results/latest.png. `--smoke` runs the same harness at tiny sizes into a temporary folder."""
+results/latest.png. `--smoke` runs the same harness at tiny sizes into a temporary folder.
+`--backlog` runs only the backlog run (benchmarks/backlog.py: a million queued, drained by
+two inventory replicas on PostgreSQL, with pruning; about ten minutes) into
+results/backlog.json."""
 
 import argparse
 import dataclasses
@@ -24,6 +27,14 @@ def parse_config() -> BenchConfig:
     parser.add_argument("--drain-messages", type=int, default=defaults.drain_messages)
     parser.add_argument("--pipeline-events", type=int, default=defaults.pipeline_events)
     parser.add_argument(
+        "--backlog",
+        action="store_true",
+        help="only the backlog run (long): results/backlog.json",
+    )
+    parser.add_argument("--backlog-messages", type=int, default=defaults.backlog_messages)
+    parser.add_argument("--backlog-fill-seconds", type=float, default=defaults.backlog_fill_seconds)
+    parser.add_argument("--backlog-retention", type=float, default=defaults.backlog_retention)
+    parser.add_argument(
         "--py-spy",
         metavar="PATH",
         help="profile the order service at saturation and the inventory service while it "
@@ -37,6 +48,9 @@ def parse_config() -> BenchConfig:
         saturation_orders=args.orders,
         drain_messages=args.drain_messages,
         pipeline_events=args.pipeline_events,
+        backlog_messages=args.backlog_messages,
+        backlog_fill_seconds=args.backlog_fill_seconds,
+        backlog_retention=args.backlog_retention,
         py_spy=shutil.which(args.py_spy) if args.py_spy else None,
     )
     if args.smoke:
@@ -48,11 +62,19 @@ def parse_config() -> BenchConfig:
     else:
         output = RESULTS_DIR
     output.mkdir(parents=True, exist_ok=True)
-    return dataclasses.replace(cfg, output_dir=output)
+    return dataclasses.replace(cfg, output_dir=output, backlog=args.backlog)
 
 
 def main() -> None:
     cfg = parse_config()
+    if cfg.backlog:
+        results = run_async(harness.run_backlog_only(cfg))
+        json_path = cfg.output_dir / "backlog.json"
+        report.write_json(results, json_path)
+        print()
+        print(report.backlog_table(results["backlog"]))
+        print(f"\nwrote {json_path} ({results['duration_s']:.0f}s)")
+        return
     results = run_async(harness.run(cfg))
     json_path, chart_path = cfg.output_dir / "latest.json", cfg.output_dir / "latest.png"
     report.write_json(results, json_path)

@@ -12,6 +12,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 class BenchConfig:
     output_dir: Path = RESULTS_DIR
     smoke: bool = False
+    backlog: bool = False  # the backlog run only (--backlog)
     # Raw aio-pika pipeline
     pipeline_events: int = 20_000
     pipeline_in_flight: int = 128
@@ -28,6 +29,12 @@ class BenchConfig:
     calibration_requests: int = 10_000
     # Consumer drain
     drain_messages: int = 20_000
+    # The backlog run (--backlog): up to this many OrderPlaced, or as many as fit in the fill's
+    # seconds, drained by two inventory replicas on PostgreSQL keeping `backlog_retention`
+    # seconds of inbox and outbox rows
+    backlog_messages: int = 1_000_000
+    backlog_fill_seconds: float = 120.0
+    backlog_retention: float = 60.0
     # Optional: a py-spy binary to profile the services with (numbers are then perturbed)
     py_spy: str | None = None
 
@@ -48,4 +55,7 @@ class BenchConfig:
             rate_seconds=2.0,
             calibration_requests=500,
             drain_messages=500,
+            backlog_messages=2_000,
+            backlog_fill_seconds=10.0,
+            backlog_retention=5.0,
         )

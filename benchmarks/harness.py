@@ -16,6 +16,7 @@ from typing import Any
 import psutil  # type: ignore[import-untyped]
 
 from benchmarks import report
+from benchmarks.backlog import run_backlog
 from benchmarks.config import BenchConfig
 from benchmarks.drain import run_drain
 from benchmarks.e2e import calibrate_loadgen, run_e2e
@@ -72,6 +73,30 @@ async def run(cfg: BenchConfig) -> dict[str, Any]:
     return report.assemble(
         pipeline, calibration, floor, e2e, drain, tracing, monitor.peak_rss_mb, context
     )
+
+
+async def run_backlog_only(cfg: BenchConfig) -> dict[str, Any]:
+    """The backlog run alone (`python -m benchmarks --backlog`)."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-backlog-"))
+    started, monitor = time.monotonic(), Monitor()
+    results: dict[str, Any] = {
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "smoke": cfg.smoke,
+        "machine": machine(),
+        "versions": versions(),
+    }
+    try:
+        async with monitor.polling():
+            _step("backlog: fill, then two inventory replicas on PostgreSQL drain it", started)
+            results["backlog"] = await run_backlog(cfg, workdir, monitor)
+    except BaseException:
+        print(f"benchmark failed; logs kept in {workdir}", file=sys.stderr)
+        raise
+    results["duration_s"] = round(time.monotonic() - started, 1)
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["peak_rss_mb"] = monitor.peak_rss_mb
+    shutil.rmtree(workdir, ignore_errors=True)
+    return results
 
 
 def machine() -> dict[str, Any]:

@@ -257,6 +257,28 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def backlog_table(backlog: dict[str, Any]) -> str:
+    """The backlog run's figures, one per line."""
+    rss = "; ".join(
+        f"{name} " + " / ".join(str(v) for v in by.values())
+        for name, by in backlog["rss_mb_at_percent"].items()
+    )
+    lines = [
+        f"queued: {backlog['queued']:,} OrderPlaced in {backlog['fill_seconds']} s "
+        f"({backlog['fill_per_s']:,}/s)",
+        f"drained by {backlog['replicas']} inventory replicas on PostgreSQL in "
+        f"{backlog['drain_seconds']} s: {backlog['drain_per_s']:,} msgs/s "
+        f"(per replica {backlog['consumed_per_replica']})",
+        f"RSS, MB, at 0/25/50/75/100% of the drain: {rss}",
+        f"retention {backlog['retention_s']} s; largest while draining "
+        f"{backlog['largest_tables_while_draining']}",
+        f"tables when drained {backlog['tables_when_drained']}; after pruning "
+        f"{backlog['tables_after_pruning']} ({backlog['pruning_caught_up_s_after_drain']} s "
+        f"later; rows pruned per replica {backlog['rows_pruned_per_replica']})",
+    ]
+    return "\n".join(lines)
+
+
 def write_json(results: dict[str, Any], path: Path) -> None:
     path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
 
