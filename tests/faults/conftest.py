@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from tests.faults.harness import System
+from tests.faults.harness import ACCOUNTS, System
 
 SystemFactory = Callable[..., Awaitable[System]]
 
@@ -42,3 +42,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if ACCOUNTS:
+        terminalreporter.section("fault tests: what became of the orders")
+        for line in ACCOUNTS:
+            terminalreporter.write_line(line)

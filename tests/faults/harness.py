@@ -45,6 +45,17 @@ class Order:
     accepted_at: float = field(default_factory=time.monotonic)  # when it got its 202
 
 
+# Every account and piece of evidence the fault tests printed in this run, repeated at its
+# end (tests/faults/conftest.py), so that a quiet run (-q) still shows its figures.
+ACCOUNTS: list[str] = []
+
+
+def record(line: str) -> None:
+    """Print a fault test's figure and keep it for the run's summary."""
+    print(line)
+    ACCOUNTS.append(line)
+
+
 @dataclass
 class Tally:
     """What became of the accepted orders, as the public APIs tell it."""
@@ -275,7 +286,7 @@ class System:
             got = {kind for (i, kind) in kinds if i == order_id}
             result.missing_notifications += len(wanted - got)
             result.wrong_notifications += len(got - wanted)
-        print(result.line(), *result.notes, sep="\n  ")
+        record("\n  ".join([result.line(), *result.notes]))
         return result
 
     async def _notifications(self, order_ids: Iterable[str]) -> list[dict[str, Any]]:

@@ -18,7 +18,13 @@ import pytest
 
 from shared.contract.topology import INVENTORY_ORDER_EVENTS, ORDER_EVENTS, QUEUES
 from shared.persistence.database import Database
-from tests.faults.harness import TEST_TIMEOUT, System, assert_nothing_lost_or_doubled, when
+from tests.faults.harness import (
+    TEST_TIMEOUT,
+    System,
+    assert_nothing_lost_or_doubled,
+    record,
+    when,
+)
 from tests.support.broker import (
     BrokerProbe,
     close_connections,
@@ -81,7 +87,7 @@ async def test_1_consumer_killed_with_sigkill_while_holding_unacked_messages(
             what="inventory holding unacked deliveries",
         )
         system.processes["inventory"][0].kill()
-    print(f"killed inventory holding {unacked} unacked deliveries")
+    record(f"test 1: killed inventory holding {unacked} unacked deliveries")
     replacement = system.spawn("inventory")
     await replacement.wait_ready()
     await load
@@ -109,7 +115,10 @@ async def test_2_crash_after_commit_before_ack_is_deduplicated_on_redelivery(
 
     assert_nothing_lost_or_doubled(await system.tally("crash-after-commit-before-ack"))
     deduplicated = await metric(system.http, replacement.url, "messages_deduplicated_total")
-    print(f"the replacement acknowledged {deduplicated:.0f} redelivered event(s) without effect")
+    record(
+        f"test 2: the replacement acknowledged {deduplicated:.0f} redelivered event(s) "
+        "without effect"
+    )
     assert deduplicated > 0, "the redeliveries of the committed batch were deduplicated"
 
 
@@ -148,7 +157,9 @@ async def test_3_all_connections_dropped_under_load_recover_by_themselves(
         lambda found: bool(found) and not found & opened,
         what="new connections only",
     )
-    print(f"connections before {len(opened)}, after {len(after)}, in common {opened & after}")
+    record(
+        f"test 3: connections before {len(opened)}, after {len(after)}, in common {opened & after}"
+    )
 
 
 @pytest.mark.stops_broker
@@ -214,7 +225,7 @@ async def test_5_consumer_database_unavailable_for_a_while_is_retried_not_dead_l
     # the database was away does not count), and dead-lettered nothing.
     inventory = system.url("inventory")
     retried = await metric(system.http, inventory, "messages_retried_total")
-    print(f"inventory retried {retried:.0f} deliveries while its database was away")
+    record(f"test 5: inventory retried {retried:.0f} deliveries while its database was away")
     assert retried > 0
     assert await metric(system.http, inventory, "messages_dead_lettered_total") == 0
 
@@ -303,7 +314,7 @@ async def test_7_same_event_published_many_times_concurrently_has_one_effect(
     urls = [p.url for p in system.processes["inventory"]]
     applied = [await metric(system.http, u, "message_critical_time_seconds_count") for u in urls]
     deduplicated = [await metric(system.http, u, "messages_deduplicated_total") for u in urls]
-    print(f"applied per consumer {applied}, deduplicated per consumer {deduplicated}")
+    record(f"test 7: applied per consumer {applied}, deduplicated per consumer {deduplicated}")
     assert all(n > 0 for n in applied)
     assert sum(deduplicated) == 100, "each of the 100 copies acknowledged without effect"
     assert await get_json(system.http, system.url("inventory") + DLQ_ADMIN) == []
