@@ -28,18 +28,27 @@ for node in $nodes; do
   rabbitmq-queues -q -n "$seed" grow "$node" all >/dev/null
 done
 for node in $nodes; do
+  # Each member's name on a line of its own, matched whole: rabbit@rabbitmq is a prefix of
+  # the other two.
   if ! rabbitmqctl -q -n "$seed" list_queues name members --no-table-headers \
-      | grep "^$stream[[:space:]]" | grep -q "$node"; then
+      | grep "^$stream[[:space:]]" | tr -c 'a-z0-9@.-' '\n' | grep -qx "$node"; then
     "$streams" -q -n "$seed" add_replica "$stream" "$node"
   fi
 done
 
 # Every quorum queue and the stream on all three nodes, or this step fails (and nothing
-# starts): the profile promises that losing any one node loses nothing.
-short=$(rabbitmqctl -q -n "$seed" list_queues name type members --no-table-headers \
-  | awk '$2 == "quorum" || $2 == "stream" { n = gsub(/rabbit@/, "&"); if (n < 3) print $1 " (" n ")" }')
-if [ -n "$short" ]; then
-  echo "queues with fewer than 3 replicas: $short" >&2
-  exit 1
-fi
+# starts): the profile promises that losing any one node loses nothing. A replica just
+# added may take a moment to be listed.
+attempt=0
+while :; do
+  short=$(rabbitmqctl -q -n "$seed" list_queues name type members --no-table-headers \
+    | awk '$2 == "quorum" || $2 == "stream" { n = gsub(/rabbit@/, "&"); if (n < 3) print $1 " (" n ")" }')
+  [ -z "$short" ] && break
+  attempt=$((attempt + 1))
+  if [ "$attempt" -ge 30 ]; then
+    echo "queues with fewer than 3 replicas: $short" >&2
+    exit 1
+  fi
+  sleep 1
+done
 echo "cluster: $(rabbitmqctl -q -n "$seed" list_queues name --no-table-headers | wc -l) queues, each quorum queue and stream on the three nodes"

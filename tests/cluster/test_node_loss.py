@@ -1,9 +1,10 @@
 """The cluster profile loses a node under load and loses nothing.
 
-Orders are placed at a steady rate over HTTP the whole time. The node holding the work
-queues' leaders (at first also the node every service is connected to) is killed with
-`docker kill`, left down, started again and waited for until it is back in every queue;
-then the node holding most leaders among the other two is killed the same way. Then every
+Orders are placed at a steady rate over HTTP the whole time. The node holding most of the
+work queues' leaders is killed with `docker kill`, left down, started again and waited for
+until it is back in every queue; then the node most of the services' connections are on
+(the one holding most leaders among the other two, if that was the first) is killed the
+same way. So both a leader's loss and the loss of the services' own node are shown. Then every
 accepted order is accounted for, from the services' own databases: each ends CONFIRMED or
 REJECTED as it must, stock is reserved once per confirmed order, each order has exactly its
 two notifications; no dead letters; a consumer on every work queue. The longest time
@@ -144,6 +145,16 @@ def work_queue_leaders(stack: ClusterStack, ask: str) -> dict[str, str]:
     return leaders
 
 
+def services_connected_to(stack: ClusterStack, ask: str) -> Counter[str]:
+    """How many of the services' connections each node holds."""
+    with stack.management(ask) as api:
+        response = api.get("/connections", params={"columns": "user,node"})
+        response.raise_for_status()
+        found = response.json()
+    users = {"order", "inventory", "notification"}
+    return Counter(str(c["node"]).removeprefix("rabbit@") for c in found if c.get("user") in users)
+
+
 def live_node(stack: ClusterStack, but: str | None = None) -> str:
     return next(n for n in NODES if n != but and stack.running(n))
 
@@ -217,10 +228,13 @@ async def test_losing_any_one_node_under_load_loses_nothing(cluster: ClusterStac
         await asyncio.sleep(SETTLE_SECONDS)
         kills.append(await kill_and_restore(stack, first))
         await asyncio.sleep(SETTLE_SECONDS)
-        now = work_queue_leaders(stack, live_node(stack))
+        ask = live_node(stack)
+        now = work_queue_leaders(stack, ask)
         others = [n for n in NODES if n != first]
         led = Counter(now[q] for q in WORK_QUEUES)
-        second = max(others, key=lambda n: (led[n], n == "rabbitmq-2"))
+        connected = await asyncio.to_thread(services_connected_to, stack, ask)
+        second = max(others, key=lambda n: (connected[n], led[n], n == "rabbitmq-2"))
+        stack.journal.append(f"the services' connections by node: {dict(connected)}")
         kills.append(await kill_and_restore(stack, second))
         await asyncio.sleep(SETTLE_SECONDS)
     finally:
@@ -239,8 +253,8 @@ async def test_losing_any_one_node_under_load_loses_nothing(cluster: ClusterStac
             "down s": round(kill.started_at - kill.killed_at, 1),
             "back in every queue s after start": round(kill.back_at - kill.started_at, 1),
         }
-        led = sorted(q for q, n in kill.leaders.items() if n == kill.node)
-        stack.journal.append(f"killed {kill.node} (leader of {led}): {kill.figures}")
+        leader_of = sorted(q for q, n in kill.leaders.items() if n == kill.node)
+        stack.journal.append(f"killed {kill.node} (leader of {leader_of}): {kill.figures}")
     whole, _ = longest_stall(settled, began + 2, ended)
     stack.journal.append(tally.line())
     stack.journal.append(
