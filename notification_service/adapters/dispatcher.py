@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from notification_service.adapters.channels import NotificationChannel, Undeliverable
 from notification_service.adapters.repository import SqlNotificationRepository
 from notification_service.domain.model import Notification, Status, after_failed_send
+from shared.core.delayed_batch import DelayedBatch
 from shared.messaging.poll_loop import poll_loop
 from shared.persistence.database import Database
 from shared.persistence.sql import utcnow
@@ -56,12 +57,12 @@ class Dispatcher:
         self._lease = timedelta(seconds=lease_seconds)
         self._retry_base = retry_base_seconds
         self._poll_interval = poll_interval
-        self._mark_delay = min(mark_delay, lease_seconds / 4)
         self._wake = asyncio.Event()
         self._ready: deque[Notification] = deque()
-        self._sent: list[tuple[Notification, datetime]] = []
-        self._sent_since = 0.0
-        self._mark_timer: asyncio.TimerHandle | None = None
+        # What went out, marked sent in one statement a moment later.
+        self._sent: DelayedBatch[tuple[Notification, datetime]] = DelayedBatch(
+            batch_size, min(mark_delay, lease_seconds / 4), self._wake.set
+        )
         self._last_sweep = 0.0
 
     def accept(self, notifications: Sequence[Notification]) -> None:
@@ -129,30 +130,13 @@ class Dispatcher:
                     await self._failed(notification, exc)
                     continue
             self._count("sent")
-            if not self._sent:
-                self._sent_since = asyncio.get_running_loop().time()
-            self._sent.append((notification, utcnow()))
+            self._sent.add([(notification, utcnow())])
             if self._channel.marks_each_send:
                 await self._mark_sent(now=True)
 
     async def _mark_sent(self, *, now: bool = False) -> None:
-        if not self._sent:
-            return
-        loop = asyncio.get_running_loop()
-        waited = loop.time() - self._sent_since
-        if not now and len(self._sent) < self._batch_size and waited < self._mark_delay:
-            if self._mark_timer is None:
-                self._mark_timer = loop.call_later(self._mark_delay - waited, self._mark_due)
-            return
-        if self._mark_timer is not None:
-            self._mark_timer.cancel()
-            self._mark_timer = None
-        sent, self._sent = self._sent, []
-        await self._db.run(lambda conn: SqlNotificationRepository(conn).mark_sent(sent))
-
-    def _mark_due(self) -> None:
-        self._mark_timer = None
-        self._wake.set()
+        if sent := self._sent.take(now=now):
+            await self._db.run(lambda conn: SqlNotificationRepository(conn).mark_sent(sent))
 
     def _count(self, outcome: str) -> None:
         self._metrics.notifications_sent.labels(self._channel.name, outcome).inc()

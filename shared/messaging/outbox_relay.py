@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from shared.contract.outbound import OutboundMessage
+from shared.core.delayed_batch import DelayedBatch
 from shared.messaging.broker import amqp_message
 from shared.messaging.delivery import Publisher
 from shared.messaging.poll_loop import poll_loop
@@ -74,12 +75,11 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._pending: deque[OutboundMessage] = deque()
         self._max_pending = max_pending
-        # Ids the broker confirmed, marked published in one statement a moment later.
-        self._confirmed: list[str] = []
-        self._confirmed_since = 0.0
-        self._mark_delay = min(mark_delay, lease_seconds / 4)
-        self._mark_timer: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
+        # Ids the broker confirmed, marked published in one statement a moment later.
+        self._confirmed: DelayedBatch[str] = DelayedBatch(
+            batch_size, min(mark_delay, lease_seconds / 4), self._wake.set
+        )
         self._last_sweep = 0.0
 
     def committed(self, messages: Sequence[OutboundMessage]) -> None:
@@ -120,37 +120,20 @@ class OutboxRelay:
                     break
         await self._mark_published()
 
-    def _mark_due(self) -> None:
-        self._mark_timer = None
-        self._wake.set()
-
     async def _mark_published(self, *, now: bool = False) -> None:
         """Mark confirmed rows published, in one statement for all confirmed in the last
         `mark_delay`: one write per batch of publications rather than one per commit. A
         crash before the mark only re-publishes them once their lease has run out (the
         consumers' inboxes absorb the copies)."""
-        if not self._confirmed:
-            return
-        loop = asyncio.get_running_loop()
-        waited = loop.time() - self._confirmed_since
-        if not now and len(self._confirmed) < self._batch_size and waited < self._mark_delay:
-            if self._mark_timer is None:
-                self._mark_timer = loop.call_later(self._mark_delay - waited, self._mark_due)
-            return
-        if self._mark_timer is not None:
-            self._mark_timer.cancel()
-            self._mark_timer = None
-        ids, self._confirmed = self._confirmed, []
-        await self._storage.mark_published(ids)
+        if ids := self._confirmed.take(now=now):
+            await self._storage.mark_published(ids)
 
     async def _publish(self, batch: list[OutboundMessage]) -> None:
         results = await asyncio.gather(
             *(self._publish_one(m) for m in batch), return_exceptions=True
         )
         outcomes = list(zip(batch, results, strict=True))
-        if not self._confirmed:
-            self._confirmed_since = asyncio.get_running_loop().time()
-        self._confirmed.extend(m.id for m, r in outcomes if not isinstance(r, BaseException))
+        self._confirmed.add(m.id for m, r in outcomes if not isinstance(r, BaseException))
         failed = [m.id for m, r in outcomes if isinstance(r, BaseException)]
         if failed:
             error = next(r for _, r in outcomes if isinstance(r, BaseException))

@@ -307,10 +307,8 @@ CATALOGUE: tuple[Mutation, ...] = (
         id="failed-publish-marked-published",
         guarantee="an outbox row is marked published only once the broker confirmed it",
         file="shared/messaging/outbox_relay.py",
-        find=(
-            "self._confirmed.extend(m.id for m, r in outcomes if not isinstance(r, BaseException))"
-        ),
-        replace="self._confirmed.extend(m.id for m, r in outcomes)",
+        find="self._confirmed.add(m.id for m, r in outcomes if not isinstance(r, BaseException))",
+        replace="self._confirmed.add(m.id for m, r in outcomes)",
         tests=(f"{DM}::test_a_refused_publish_stays_in_the_outbox_until_the_broker_takes_it",),
         quick=True,
     ),
