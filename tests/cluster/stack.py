@@ -62,9 +62,9 @@ class ClusterStack(ComposeStack):
             # Whatever compose makes of its files now, nothing of this project stays.
             label = f"label=com.docker.compose.project={self.project}"
             for kind in ("container", "volume", "network"):
-                found = run(["docker", kind, "ls", "-q", "--filter", label]).split()
-                if kind == "container":
-                    found = run(["docker", "ps", "-aq", "--filter", label]).split()
+                # Containers stopped or running (`docker container ls` lists running ones).
+                listing = ["docker", "ps", "-a"] if kind == "container" else ["docker", kind, "ls"]
+                found = run([*listing, "-q", "--filter", label]).split()
                 if found:
                     command = ["docker", kind, "rm", *(["-f"] if kind == "container" else [])]
                     subprocess.run([*command, *found], capture_output=True, timeout=120)
