@@ -16,6 +16,8 @@ the writer writes) and a plain BEGIN.
 import asyncio
 import contextvars
 import functools
+import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -149,13 +151,30 @@ async def _on(executor: ThreadPoolExecutor, call: Callable[[Any], T], work: Any)
     return await loop.run_in_executor(executor, functools.partial(context.run, call, work))
 
 
+def _enable_wal(cursor: Any, *, patience: float = 30.0) -> None:
+    """Switch the file to WAL (a lasting property of the file; a no-op once done). On a
+    new file that several processes open at once, the switch needs the file to itself
+    and SQLite answers "database is locked" at once, without waiting in the busy
+    handler (a connection holding a read lock that waits for a write lock could
+    deadlock): so wait here, a little at a time."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _tune_sqlite(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(cursor)
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")

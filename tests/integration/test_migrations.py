@@ -5,6 +5,7 @@ says what to run; `python -m shared.process.migrate` brings it up, and adopts a 
 made before there were migrations."""
 
 import asyncio
+import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -66,6 +67,32 @@ async def test_instances_starting_together_on_an_empty_database_build_it_once(
     finally:
         for db in dbs:
             await db.dispose()
+
+
+async def test_a_new_sqlite_file_another_process_is_writing_is_waited_for(
+    tmp_path: Path,
+) -> None:
+    """What made the test above fail now and then on SQLite: the first connection switches
+    a new file to WAL, which needs the file to itself, and SQLite refuses at once ("database
+    is locked", the busy timeout not applying) while another process holds a write lock.
+    Here that other process is a plain sqlite3 connection in the middle of a write,
+    committing half a second later: the service's connection waits for it."""
+    path = tmp_path / "inventory.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE written_by_another_process (x INTEGER)")
+    loop = asyncio.get_running_loop()
+    release = loop.call_later(0.5, lambda: other.execute("COMMIT"))
+    db = Database(f"sqlite:///{path}")
+    try:
+        await db.ping()
+        assert loop.time() >= release.when()
+        mode = await db.read(lambda conn: conn.execute(text("PRAGMA journal_mode")).scalar())
+        assert mode == "wal"
+    finally:
+        release.cancel()
+        await db.dispose()
+        other.close()
 
 
 async def test_a_service_refuses_a_schema_that_is_behind_and_migrate_brings_it_up(
