@@ -47,19 +47,21 @@ async def run_backlog(cfg: BenchConfig, workdir: Path, monitor: Monitor) -> dict
     try:
         async with vhost("backlog") as url:
             settings = {
-                "DATABASE_URL": database,
                 "INBOX_RETENTION_SECONDS": str(cfg.backlog_retention),
                 "OUTBOX_RETENTION_SECONDS": str(cfg.backlog_retention),
                 "RETENTION_INTERVAL": "5",
                 "DECLARE_TOPOLOGY": "false",
             }
             await _declare(url)
-            first = Service("inventory", url, data_dir, settings)
+            first = Service("inventory", url, data_dir, settings, database_url=database)
             async with running(first):  # once: the schema (migrations) and the stock
                 await first.start().wait_ready(timeout=60)
                 await seed_stock(first.url, cfg.skus)
             queued, fill_seconds = await _fill(url, cfg)
-            replicas = [Service("inventory", url, data_dir, settings) for _ in REPLICAS]
+            replicas = [
+                Service("inventory", url, data_dir, settings, database_url=database)
+                for _ in REPLICAS
+            ]
             async with running(*replicas):
                 drain = await _drain(replicas, database, queued, cfg, monitor)
     finally:

@@ -1,18 +1,20 @@
 """End to end: the three services as processes, orders placed over HTTP by the load
 generator (a process of its own), each order measured from its POST to the last of its
-outcome committed and both of its notifications recorded."""
+outcome committed and both of its notifications recorded. On SQLite (each service's file),
+or on PostgreSQL (a fresh database per service)."""
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from benchmarks import sqlite
+from benchmarks import databases
 from benchmarks.config import BenchConfig
 from benchmarks.events import sku
-from benchmarks.footprint import Monitor
+from benchmarks.footprint import POSTGRES, Monitor
 from benchmarks.milestones import milestones
 from benchmarks.procs import Service, Worker, running, vhost
 from benchmarks.profiling import profiled
@@ -26,13 +28,21 @@ STOCK_PER_SKU = 10_000_000
 NOTIFICATIONS_PER_ORDER = 2
 
 
-async def run_e2e(cfg: BenchConfig, workdir: Path, monitor: Monitor) -> dict[str, Any]:
-    async with vhost("e2e") as url:
-        services = {name: Service(name, url, workdir) for name in SERVICES}
+async def run_e2e(
+    cfg: BenchConfig, workdir: Path, monitor: Monitor, backend: str = databases.SQLITE
+) -> dict[str, Any]:
+    # SQLite's phase keeps the names it always had; PostgreSQL's has a folder of its own.
+    suffix = "" if backend == databases.SQLITE else f"-{backend}"
+    if suffix:
+        workdir = workdir / f"e2e{suffix}"
+        workdir.mkdir()
+    async with vhost(f"e2e{suffix}") as url, databases.for_services(SERVICES, backend) as urls:
+        services = {name: Service(name, url, workdir, database_url=urls[name]) for name in SERVICES}
         async with running(*services.values()):
             await asyncio.gather(*(s.start().wait_ready(timeout=60) for s in services.values()))
             for name, service in services.items():
                 monitor.watch(name, service.pid)
+            watch_postgres(monitor, services.values())
             await seed_stock(services["inventory"].url, cfg.skus)
             system = System(cfg, workdir, services, monitor)
             warmup = await system.place("warmup", cfg.warmup_orders, rate=None)
@@ -46,12 +56,21 @@ async def run_e2e(cfg: BenchConfig, workdir: Path, monitor: Monitor) -> dict[str
                 "rate", cfg.rate_orders, rate=cfg.rate
             )
             async with profiled(
-                cfg.py_spy, services["order"].pid, cfg.output_dir, "order-saturation"
+                cfg.py_spy, services["order"].pid, cfg.output_dir, f"order-saturation{suffix}"
             ):
                 saturation = await system.place("saturation", cfg.saturation_orders, rate=None)
             for name in SERVICES:
                 monitor.forget(name)
+            monitor.forget_postgres()
     return {"warmup": warmup, "rate": at_rate, "rates": at_rates, "saturation": saturation}
+
+
+def watch_postgres(monitor: Monitor, services: Iterable[Service]) -> None:
+    """Have `monitor` measure the PostgreSQL server's CPU for these services' databases
+    (nothing on SQLite)."""
+    names = [s.postgres_database for s in services if s.postgres_database is not None]
+    if names:
+        monitor.watch_postgres(names)
 
 
 async def calibrate_loadgen(cfg: BenchConfig, workdir: Path) -> dict[str, Any]:
@@ -96,18 +115,25 @@ class System:
         )
         self.sent += count
         records = load["records"]
-        accepted = {sqlite.uuid_key(r[3]): r for r in records if r[2] == 202}
+        accepted = {databases.uuid_key(r[3]): r for r in records if r[2] == 202}
         self.accepted += len(accepted)
         await self._settled(timeout=60 + count / 20)
         cpu = self.monitor.cpu_since(mark)
         cpu_seconds = self.monitor.cpu_seconds_since(mark)
         finished = await self._finished_at(set(accepted))
         steps = await milestones(
-            {name: service.db_path for name, service in self.services.items()},
+            {name: service.db for name, service in self.services.items()},
             {key: record[0] for key, record in accepted.items()},
         )
         latencies_ms = [(finished[key] - r[0]) * 1000 for key, r in accepted.items()]
         first_sent = min(r[0] for r in records)
+        server = (
+            # The PostgreSQL server's CPU for the services' databases (the share of the
+            # database work that SQLite does inside each service's process).
+            {"cpu_ms_per_order_postgres_server": round(1000 * seconds / len(accepted), 2)}
+            if (seconds := cpu_seconds.get(POSTGRES)) is not None
+            else {}
+        )
         return {
             "orders": count,
             "rate": rate,
@@ -127,6 +153,7 @@ class System:
                 for name, seconds in cpu_seconds.items()
                 if name in SERVICES
             },
+            **server,
         }
 
     async def _settled(self, timeout: float) -> None:
@@ -134,12 +161,11 @@ class System:
         wanted = (self.accepted, NOTIFICATIONS_PER_ORDER * self.accepted)
 
         async def decided_and_notified() -> tuple[int, int]:
-            decided = await sqlite.scalar(
-                self.services["order"].db_path,
-                "SELECT count(*) FROM orders WHERE status != 'PENDING'",
+            decided = await self.services["order"].db.scalar(
+                "SELECT count(*) FROM orders WHERE status != 'PENDING'"
             )
-            notified = await sqlite.scalar(
-                self.services["notification"].db_path, "SELECT count(*) FROM notifications"
+            notified = await self.services["notification"].db.scalar(
+                "SELECT count(*) FROM notifications"
             )
             return decided, notified
 
@@ -153,26 +179,23 @@ class System:
     async def _finished_at(self, keys: set[str]) -> dict[str, float]:
         """When each order was done: the last of its outcome and its notifications. Fails
         unless every order is CONFIRMED with exactly one notification of each kind."""
-        orders = await sqlite.query(
-            self.services["order"].db_path, "SELECT id, status, updated_at FROM orders"
-        )
-        notifications = await sqlite.query(
-            self.services["notification"].db_path,
-            "SELECT order_id, kind, created_at FROM notifications",
+        orders = await self.services["order"].db.query("SELECT id, status, updated_at FROM orders")
+        notifications = await self.services["notification"].db.query(
+            "SELECT order_id, kind, created_at FROM notifications"
         )
         finished: dict[str, float] = {}
         for order_id, status, updated_at in orders:
-            key = sqlite.uuid_key(order_id)
+            key = databases.uuid_key(order_id)
             if key in keys:
                 if status != "CONFIRMED":
                     raise RuntimeError(f"order {key} ended {status}, not CONFIRMED")
-                finished[key] = sqlite.epoch(updated_at)
+                finished[key] = databases.epoch(updated_at)
         kinds: dict[str, list[str]] = defaultdict(list)
         for order_id, kind, created_at in notifications:
-            key = sqlite.uuid_key(order_id)
+            key = databases.uuid_key(order_id)
             if key in keys:
                 kinds[key].append(kind)
-                finished[key] = max(finished[key], sqlite.epoch(created_at))
+                finished[key] = max(finished[key], databases.epoch(created_at))
         expected = ["order-confirmed", "order-received"]
         wrong = [key for key in keys if sorted(kinds[key]) != expected]
         if wrong or len(finished) != len(keys):

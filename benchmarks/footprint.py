@@ -2,9 +2,10 @@
 
 import asyncio
 import contextlib
+import re
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 import psutil  # type: ignore[import-untyped]
@@ -12,6 +13,11 @@ import psutil  # type: ignore[import-untyped]
 MB = 1024 * 1024
 BROKER = "rabbitmq"
 MACHINE = "machine"  # every process on the machine, ours or not: how noisy it was
+POSTGRES = "postgres"  # the PostgreSQL server's work for the databases watched (watch_postgres)
+# A client backend's title: "postgres: 15/main: <user> <database> <client>(<port>) <state>"
+# (or "[local]" for a socket); the server's own processes (WAL writer, checkpointer, ...)
+# have titles of another form.
+_BACKEND = re.compile(r"^postgres: .*?: \S+ (?P<database>\S+) (\S+\(\d+\)|\[local\])")
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,8 @@ class Monitor:
         self.interval = interval
         self.peak_rss_mb: dict[str, float] = {}
         self._processes: dict[str, psutil.Process] = {}
+        self._scopes: list[dict[str, float]] = []
+        self._postgres: frozenset[str] = frozenset()
         broker = _find_broker()
         if broker is not None:
             self._processes[BROKER] = broker
@@ -38,6 +46,26 @@ class Monitor:
 
     def forget(self, name: str) -> None:
         self._processes.pop(name, None)
+
+    def watch_postgres(self, databases: Iterable[str]) -> None:
+        """Measure the PostgreSQL server's CPU, under POSTGRES, for these databases: their
+        backends' and the server's own processes' (WAL writer, checkpointer, ...; shared
+        with any other database busy at the time). Backends that come and go between two
+        marks are missed: the services keep theirs in a pool."""
+        self._postgres = frozenset(databases)
+
+    def forget_postgres(self) -> None:
+        self._postgres = frozenset()
+
+    @contextmanager
+    def peaks_into(self, peaks: dict[str, float]) -> Iterator[dict[str, float]]:
+        """Also record peak RSS per name into `peaks` while the block runs (the peaks of
+        some phases only; `peak_rss_mb` is over the whole run)."""
+        self._scopes.append(peaks)
+        try:
+            yield peaks
+        finally:
+            self._scopes.remove(peaks)
 
     def rss_mb(self, name: str) -> float:
         with contextlib.suppress(psutil.Error, KeyError):
@@ -62,7 +90,8 @@ class Monitor:
                 continue
             with contextlib.suppress(psutil.Error):
                 rss = process.memory_info().rss / MB
-                self.peak_rss_mb[name] = max(self.peak_rss_mb.get(name, 0.0), rss)
+                for peaks in (self.peak_rss_mb, *self._scopes):
+                    peaks[name] = max(peaks.get(name, 0.0), rss)
 
     def mark(self) -> CpuMark:
         busy = psutil.cpu_times()
@@ -71,6 +100,8 @@ class Monitor:
             with contextlib.suppress(psutil.Error):
                 times = process.cpu_times()
                 cpu[name] = times.user + times.system
+        if self._postgres:
+            cpu[POSTGRES] = _postgres_cpu_seconds(self._postgres)
         return CpuMark(time.monotonic(), cpu)
 
     def cpu_seconds_since(self, start: CpuMark) -> dict[str, float]:
@@ -101,6 +132,22 @@ class Monitor:
         while True:
             self.sample()
             await asyncio.sleep(self.interval)
+
+
+def _postgres_cpu_seconds(databases: frozenset[str]) -> float:
+    """CPU seconds so far of the PostgreSQL server's processes: the backends of
+    `databases`, and the server's own processes (not other databases' backends)."""
+    total = 0.0
+    for process in psutil.process_iter(["name", "cmdline"]):
+        if process.info["name"] != "postgres":
+            continue
+        backend = _BACKEND.match(" ".join(process.info["cmdline"] or ()))
+        if backend is not None and backend["database"] not in databases:
+            continue
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def _find_broker() -> psutil.Process | None:

@@ -1,13 +1,14 @@
 """Processes and broker vhosts for one benchmark run: every service, consumer and load
 generator is an OS process of its own (tests.support.processes, in a clean environment),
 every phase gets a vhost of its own, and nothing is left behind when a phase ends, however
-it ends."""
+it ends (benchmarks.databases does the same for PostgreSQL databases)."""
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
+from benchmarks import databases
 from benchmarks.workers import READY
 from tests.support.broker import vhost_for_the_block
 from tests.support.polling import eventually
@@ -54,29 +55,46 @@ class Worker(ChildProcess):
 
 
 class Service(ServiceProcess):
-    """One of the system's services, run exactly as a user runs it, on SQLite in
-    `data_dir`, logging only warnings."""
+    """One of the system's services, run exactly as a user runs it, on `database_url`
+    (by default SQLite in `data_dir`), logging only warnings. `db` reads its database."""
 
     def __init__(
-        self, name: str, amqp_url: str, data_dir: Path, extra: dict[str, str] | None = None
+        self,
+        name: str,
+        amqp_url: str,
+        data_dir: Path,
+        extra: dict[str, str] | None = None,
+        database_url: str | None = None,
     ) -> None:
-        self.db_path = data_dir / f"{name}.db"
+        self.database_url = database_url or f"sqlite:///{data_dir / f'{name}.db'}"
+        self.db = databases.reader(self.database_url)
         settings = {
             "AMQP_URL": amqp_url,
-            "DATABASE_URL": f"sqlite:///{self.db_path}",
+            "DATABASE_URL": self.database_url,
             "LOG_LEVEL": "WARNING",
             **(extra or {}),
         }
         super().__init__(name, settings, data_dir)
 
+    @property
+    def postgres_database(self) -> str | None:
+        """Its database's name on the PostgreSQL server (None on SQLite)."""
+        return databases.postgres_name(self.database_url)
+
 
 @asynccontextmanager
 async def running(*processes: ChildProcess) -> AsyncIterator[None]:
-    """Stop every process on the way out, whatever happened inside."""
+    """Stop every process on the way out, whatever happened inside, and close the harness's
+    connections to the services' databases."""
     try:
         yield
     finally:
-        await asyncio.to_thread(stop_all, processes)
+        try:
+            await asyncio.to_thread(stop_all, processes)
+        finally:
+            for process in processes:
+                if isinstance(process, Service):
+                    await process.db.close()
 
 
 # What a service logs when the broker goes away under it (RabbitMQ stopped or restarted).

@@ -21,6 +21,7 @@ _PACKAGES = (
     ("sqlalchemy", "sqlalchemy"),
     ("aiosqlite", "aiosqlite + sqlite3"),
     ("sqlite3", "aiosqlite + sqlite3"),
+    ("psycopg", "psycopg"),
     ("aio_pika", "aio-pika/aiormq/pamqp"),
     ("aiormq", "aio-pika/aiormq/pamqp"),
     ("pamqp", "aio-pika/aiormq/pamqp"),

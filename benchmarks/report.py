@@ -1,5 +1,9 @@
 """The results of a run: one flat JSON document (the keys the issue names, then details),
-a table on stdout, and a chart (throughput bars, latency distribution)."""
+a table on stdout, and a chart (throughput bars, latency distribution).
+
+The figures at the top are the run on SQLite; `postgresql` holds the same figures for the
+end-to-end and inventory drain phases run again on PostgreSQL, and `postgresql_vs_sqlite`
+each one's ratio, oriented so that above 1 means PostgreSQL is worse."""
 
 import math
 from dataclasses import dataclass
@@ -14,6 +18,22 @@ CPU_VS_FLOOR_LIMIT = 1.5
 TRACING_OVERHEAD_LIMIT = 0.10
 BROKER_LIMIT_TARGET = 0.8
 FLAT_GROWTH = 0.10  # "flat": RSS grows by less than this from 25% to 100% of the drain
+POSTGRESQL_VS_SQLITE_LIMIT = 1.5
+# The figures compared between the two databases, and those where more is better (their
+# ratio is SQLite's over PostgreSQL's; the others', PostgreSQL's over SQLite's).
+COMPARED = (
+    "cpu_ms_per_order_at_rate",
+    "cpu_vs_floor",
+    "e2e_orders_per_s",
+    "latency_ms_p50",
+    "latency_ms_p95",
+    "latency_ms_p99",
+    "saturation_latency_ms_p99",
+    "drain_per_s",
+    "broker_limit_ratio",
+    "peak_rss_mb",
+)
+HIGHER_IS_BETTER = ("e2e_orders_per_s", "drain_per_s", "broker_limit_ratio")
 
 
 @dataclass(frozen=True)
@@ -33,7 +53,10 @@ def assemble(
     tracing: dict[str, Any],
     peak_rss_mb: dict[str, float],
     context: dict[str, Any],
+    postgresql: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`postgresql` (optional): the PostgreSQL pass's `e2e` and `drain` phases, its services'
+    `peak_rss_mb`, and SQLite's peak RSS over the same phases (`sqlite_peak_rss_mb`)."""
     raw = pipeline["events_per_s"]
     saturation, at_rate = e2e["saturation"], e2e["rate"]
     at_rates = {rate: phase["cpu_ms_per_order"] for rate, phase in e2e["rates"].items()}
@@ -87,8 +110,87 @@ def assemble(
             "tracing": tracing,
         },
     }
+    if postgresql is not None:
+        figures = _figures(postgresql["e2e"], postgresql["drain"], floors, raw)
+        figures["peak_rss_mb"] = _rounded(postgresql["peak_rss_mb"])
+        results["postgresql"] = figures
+        # SQLite's peaks over the phases the PostgreSQL pass has (no tracing phase).
+        results["peak_rss_mb_e2e_and_drain"] = _rounded(postgresql["sqlite_peak_rss_mb"])
+        sqlite = sqlite_figures(results)
+        results["postgresql_vs_sqlite"] = {
+            name: _versus(figures[name], sqlite[name], name in HIGHER_IS_BETTER)
+            for name in COMPARED
+        }
+        results["details"]["postgresql"] = {
+            "e2e": postgresql["e2e"],
+            "drain": postgresql["drain"],
+        }
     results["targets"] = [vars(t) for t in targets(results)]
     return results
+
+
+def _figures(
+    e2e: dict[str, Any], drain: dict[str, Any], floors: dict[str, Any], raw: float
+) -> dict[str, Any]:
+    """The figures of a pass on another database, as the top-level ones are for SQLite."""
+    saturation, at_rate = e2e["saturation"], e2e["rate"]
+    at_rates = {rate: phase["cpu_ms_per_order"] for rate, phase in e2e["rates"].items()}
+    for costs in at_rates.values():
+        costs["total"] = round(sum(v for k, v in costs.items() if k != "total"), 3)
+    return {
+        "cpu_ms_per_order_at_rate": at_rates,
+        "cpu_vs_floor": {
+            rate: {name: _ratio(cost, floors[rate][name]) for name, cost in costs.items()}
+            for rate, costs in at_rates.items()
+            if rate in floors
+        },
+        # The database server's own CPU for the services' databases: not in the figures
+        # above (on SQLite that work is inside each service's process, and counted).
+        "cpu_ms_per_order_postgres_server_at_rate": {
+            rate: phase.get("cpu_ms_per_order_postgres_server", float("nan"))
+            for rate, phase in e2e["rates"].items()
+        },
+        "broker_limit_ratio": _ratio(saturation["orders_per_s"], raw / 2),
+        "e2e_orders_per_s": saturation["orders_per_s"],
+        "latency_ms_p50": at_rate["latency_ms"]["p50"],
+        "latency_ms_p95": at_rate["latency_ms"]["p95"],
+        "latency_ms_p99": at_rate["latency_ms"]["p99"],
+        "saturation_latency_ms_p50": saturation["latency_ms"]["p50"],
+        "saturation_latency_ms_p95": saturation["latency_ms"]["p95"],
+        "saturation_latency_ms_p99": saturation["latency_ms"]["p99"],
+        "drain_per_s": drain["per_s"],
+    }
+
+
+def sqlite_figures(results: dict[str, Any]) -> dict[str, Any]:
+    """The SQLite figures that the PostgreSQL ones are compared with (peak RSS: over the
+    same phases)."""
+    figures = {name: results[name] for name in COMPARED}
+    figures["peak_rss_mb"] = results["peak_rss_mb_e2e_and_drain"]
+    return figures
+
+
+def _versus(postgresql: Any, sqlite: Any, higher_is_better: bool) -> Any:
+    """PostgreSQL's figure against SQLite's (dicts of figures key by key), above 1 when
+    PostgreSQL's is worse."""
+    if isinstance(postgresql, dict):
+        return {
+            key: _versus(value, sqlite[key], higher_is_better)
+            for key, value in postgresql.items()
+            if key in sqlite
+        }
+    return _ratio(sqlite, postgresql) if higher_is_better else _ratio(postgresql, sqlite)
+
+
+def _flatten(tree: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], float]]:
+    if isinstance(tree, dict):
+        return [item for key, value in tree.items() for item in _flatten(value, (*path, key))]
+    return [(path, tree)]
+
+
+def _worst_first(ratios: dict[str, Any]) -> list[tuple[tuple[str, ...], float]]:
+    """Every ratio, the worst first (a missing one, NaN, counts as the worst)."""
+    return sorted(_flatten(ratios), key=lambda item: -math.inf if math.isnan(item[1]) else -item[1])
 
 
 def targets(results: dict[str, Any]) -> list[Target]:
@@ -97,6 +199,17 @@ def targets(results: dict[str, Any]) -> list[Target]:
     limit, the drain against FastStream's, and memory (kept from issue 5)."""
     rss = results["peak_rss_mb"]
     at = results["drain_rss_mb_at_percent"]
+    versus = []
+    if "postgresql_vs_sqlite" in results:
+        (path, worst), *_ = _worst_first(results["postgresql_vs_sqlite"])
+        versus.append(
+            Target(
+                f"PostgreSQL within 1.5x of SQLite on every figure (worst: {' '.join(path)})",
+                worst,
+                f"<= {POSTGRESQL_VS_SQLITE_LIMIT:g}",
+                worst <= POSTGRESQL_VS_SQLITE_LIMIT,
+            )
+        )
     growth = (at["100"] - at["25"]) / at["25"]
     found = [
         Target(
@@ -147,6 +260,7 @@ def targets(results: dict[str, Any]) -> list[Target]:
             f"< {FLAT_GROWTH:.0%}",
             growth < FLAT_GROWTH,
         ),
+        *versus,
     ]
 
 
@@ -242,6 +356,8 @@ def table(results: dict[str, Any]) -> str:
             for name, overhead in results["tracing_cpu_overhead"].items()
         ),
     ]
+    if "postgresql" in results:
+        lines += ["", *_postgresql_table(results)]
     lines += ["", "targets (issues 11 and 13):"]
     for t in results["targets"]:
         verdict = "PASS" if t["passed"] else "FAIL"
@@ -255,6 +371,43 @@ def table(results: dict[str, Any]) -> str:
             top = "; ".join(f"{frame} {share}" for frame, share in profile[key][:8])
             lines.append(f"  {key}: {top}")
     return "\n".join(lines)
+
+
+def _postgresql_table(results: dict[str, Any]) -> list[str]:
+    """SQLite's figures next to PostgreSQL's, with their ratios."""
+    sqlite, postgresql = sqlite_figures(results), results["postgresql"]
+    limit = POSTGRESQL_VS_SQLITE_LIMIT
+    rows = [("figure", "SQLite", "PostgreSQL", "ratio")]
+    for path, ratio in _flatten(results["postgresql_vs_sqlite"]):
+        sq, pg = _at(sqlite, path), _at(postgresql, path)
+        mark = "  > 1.5x" if not ratio <= limit else ""
+        rows.append((" ".join(path), f"{sq:g}", f"{pg:g}", f"{ratio:.2f}{mark}"))
+    # Not a target: the server's share of the database work, which SQLite does in-process.
+    for rate, server in postgresql["cpu_ms_per_order_postgres_server_at_rate"].items():
+        sq = sqlite["cpu_ms_per_order_at_rate"][rate]["total"]
+        pg = postgresql["cpu_ms_per_order_at_rate"][rate]["total"] + server
+        rows += [
+            (f"(PostgreSQL server's own CPU ms/order at {rate}/s)", "-", f"{server:g}", ""),
+            (f"(total with the server's at {rate}/s)", f"{sq:g}", f"{pg:g}", f"({pg / sq:.2f})"),
+        ]
+    width = max(len(row[0]) for row in rows) + 2
+    d = results["details"]["postgresql"]
+    return [
+        f"SQLite vs PostgreSQL (end to end and inventory drain again on PostgreSQL; ratio > 1:"
+        f" PostgreSQL worse, target <= {limit:g}; peak RSS over these phases on both):",
+        *(f"  {a:<{width}}{b:>12}{c:>14}  {r}" for a, b, c, r in rows),
+        "  PostgreSQL: CPU cores, e2e saturation: "
+        + _join(d["e2e"]["saturation"]["cpu"], "{:.2f}"),
+        "  PostgreSQL: CPU cores, inventory drain: " + _join(d["drain"]["cpu"], "{:.2f}"),
+        f"  PostgreSQL: HTTP errors at rate / saturation: {d['e2e']['rate']['http_errors']}"
+        f" / {d['e2e']['saturation']['http_errors']}",
+    ]
+
+
+def _at(tree: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        tree = tree[key]
+    return tree
 
 
 def backlog_table(backlog: dict[str, Any]) -> str:
@@ -298,24 +451,46 @@ def write_chart(results: dict[str, Any], path: Path) -> None:
         "inventory drain\n(msgs/s)": results["drain_per_s"],
     }
     colours = ["#8c8c8c", "#d62728", "#8c8c8c", "#8c8c8c", "#d62728"]
+    postgresql = results.get("postgresql")
+    if postgresql is not None:
+        throughput["e2e, PG\n(orders/s)"] = postgresql["e2e_orders_per_s"]
+        throughput["inventory drain,\nPG (msgs/s)"] = postgresql["drain_per_s"]
+        colours += ["#1f77b4", "#1f77b4"]
     drawn = bars.bar(list(throughput), list(throughput.values()), color=colours)
     bars.bar_label(drawn, fmt="%.0f")
-    bars.set_title("Throughput (grey: baselines, red: this system)")
-    bars.tick_params(axis="x", labelsize=8)
+    bars.set_title(
+        "Throughput (grey: baselines, red: this system on SQLite"
+        + (", blue: on PostgreSQL)" if postgresql is not None else ")"),
+        fontsize=10,
+    )
+    bars.tick_params(axis="x", labelsize=8 if postgresql is None else 7)
     e2e = results["details"]["e2e"]
-    for label, phase, style in (
-        (f"{e2e['rate']['rate']:g} orders/s (open loop)", e2e["rate"], "-"),
-        (f"saturation ({e2e['saturation']['concurrency']} in flight)", e2e["saturation"], "--"),
-    ):
+    curves = [
+        (f"{e2e['rate']['rate']:g} orders/s (open loop)", e2e["rate"], "-", "#d62728"),
+        (
+            f"saturation ({e2e['saturation']['concurrency']} in flight)",
+            e2e["saturation"],
+            "--",
+            "#d62728",
+        ),
+    ]
+    if postgresql is not None:
+        pg = results["details"]["postgresql"]["e2e"]
+        curves += [
+            (f"{pg['rate']['rate']:g} orders/s, PostgreSQL", pg["rate"], "-", "#1f77b4"),
+            ("saturation, PostgreSQL", pg["saturation"], "--", "#1f77b4"),
+        ]
+    for label, phase, style, colour in curves:
         points = phase["latency_distribution_ms"]
-        cdf.plot([ms for _, ms in points], [p / 100 for p, _ in points], style, label=label)
+        xs, ys = [ms for _, ms in points], [p / 100 for p, _ in points]
+        cdf.plot(xs, ys, style, color=colour, label=label)
     cdf.axvline(P99_LIMIT_MS, color="grey", linestyle=":", label=f"p99 target {P99_LIMIT_MS:g} ms")
     cdf.axhline(0.99, color="grey", linewidth=0.5)
     cdf.set_xscale("log")
     cdf.set_xlabel("POST sent -> outcome and both notifications committed (ms)")
     cdf.set_ylabel("share of orders")
     cdf.set_title("End-to-end latency distribution")
-    cdf.legend(loc="lower right")
+    cdf.legend(loc="lower right" if postgresql is None else "center", fontsize=8)
     figure.suptitle(_title(results), fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
@@ -329,6 +504,10 @@ def _title(results: dict[str, Any]) -> str:
         f"{m['cpu_count']} cpus, {m['platform']}, Python {m['python']}, "
         f"RabbitMQ {v['rabbitmq']}, aio-pika {v['aio-pika']}, FastStream {v['faststream']}"
     )
+
+
+def _rounded(peaks: dict[str, float]) -> dict[str, float]:
+    return {name: round(mb, 1) for name, mb in sorted(peaks.items())}
 
 
 def _ratio(value: float, baseline: float) -> float:
