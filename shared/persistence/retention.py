@@ -129,7 +129,8 @@ class Pruner:
         while True:
             started = time.monotonic()
             deleted, after, more = await self._db.run(
-                functools.partial(_batch, rule=rule, cutoff=cutoff, limit=self._batch, after=after)
+                functools.partial(_batch, rule=rule, cutoff=cutoff, limit=self._batch, after=after),
+                short=False,
             )
             if deleted:
                 total += deleted

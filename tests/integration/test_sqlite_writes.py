@@ -1,0 +1,88 @@
+"""SQLite write transactions: a short one runs on the event loop when the file is free (no
+hand-off to the writer's thread); when another process holds the file's write lock it
+waits on the writer's thread, never on the loop, and commits once the lock is released;
+a failed one leaves nothing behind for the next."""
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, text
+
+from shared.persistence.database import Database
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'writes.db'}")
+    await database.run(lambda conn: conn.execute(text("CREATE TABLE t (v TEXT UNIQUE)")))
+    yield database
+    await database.dispose()
+
+
+def _insert(value: str) -> Callable[[Connection], int]:
+    def work(conn: Connection) -> int:
+        conn.execute(text("INSERT INTO t (v) VALUES (:v)"), {"v": value})
+        return threading.get_ident()
+
+    return work
+
+
+async def _values(db: Database) -> list[str]:
+    return await db.read(lambda conn: [row[0] for row in conn.execute(text("SELECT v FROM t"))])
+
+
+async def test_a_short_write_runs_on_the_loop_and_a_long_one_on_the_writers_thread(
+    db: Database,
+) -> None:
+    loop_thread = threading.get_ident()
+    assert await db.run(_insert("short")) == loop_thread
+    assert await db.run(_insert("long"), short=False) != loop_thread
+    assert sorted(await _values(db)) == ["long", "short"]
+
+
+async def test_a_file_another_process_is_writing_is_waited_for_off_the_loop(
+    db: Database, tmp_path: Path
+) -> None:
+    other = sqlite3.connect(tmp_path / "writes.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t (v) VALUES ('other')")
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticking = asyncio.create_task(ticker())
+    write = asyncio.create_task(db.run(_insert("ours")))
+    try:
+        await asyncio.sleep(0.5)
+        assert not write.done()
+        # The loop went on while the write waited for the lock: 50 ticks of 10 ms at most.
+        assert ticks >= 20, ticks
+        other.execute("COMMIT")
+        assert await asyncio.wait_for(write, 10) != threading.get_ident()
+    finally:
+        ticking.cancel()
+        other.close()
+    assert sorted(await _values(db)) == ["other", "ours"]
+    # The file free again, the next short write is back on the loop.
+    assert await db.run(_insert("after")) == threading.get_ident()
+
+
+async def test_a_failed_short_write_is_rolled_back_and_the_next_one_commits(
+    db: Database,
+) -> None:
+    def fails(conn: Connection) -> None:
+        conn.execute(text("INSERT INTO t (v) VALUES ('half')"))
+        conn.execute(text("INSERT INTO t (v) VALUES ('half')"))  # the unique constraint
+
+    with pytest.raises(Exception, match="UNIQUE"):
+        await db.run(fails)
+    await db.run(_insert("next"))
+    assert await _values(db) == ["next"]
