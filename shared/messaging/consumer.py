@@ -40,6 +40,7 @@ class Consumer:
         self._worker: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        self._stopping = False
 
     @property
     def processed(self) -> int:
@@ -56,6 +57,7 @@ class Consumer:
         )
 
     async def start(self, connection: AbstractRobustConnection) -> None:
+        self._stopping = False
         channel = await connection.channel(publisher_confirms=False)
         await channel.set_qos(prefetch_count=self._prefetch)
         # Declared (not just looked up) so the robust channel re-declares it on reconnect.
@@ -70,6 +72,7 @@ class Consumer:
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Stop taking deliveries, let the batch in progress finish, return the rest."""
+        self._stopping = True
         if self._queue is not None and self._consumer_tag is not None:
             await bounded(self._queue.cancel(self._consumer_tag), 5, f"cancel {self.name}")
         self._consumer_tag = None
@@ -95,6 +98,11 @@ class Consumer:
     async def _work(self) -> None:
         while True:
             first = await self._buffer.get()
+            if self._stopping:
+                # Not started: given back with the rest of the buffer (a batch can finish
+                # without ever waiting, so the stop may not have had its turn yet).
+                self._buffer.put_nowait(first)
+                return
             batch = [first]
             while len(batch) < self._batch_size and not self._buffer.empty():
                 batch.append(self._buffer.get_nowait())

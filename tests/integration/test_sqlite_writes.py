@@ -86,3 +86,33 @@ async def test_a_failed_short_write_is_rolled_back_and_the_next_one_commits(
         await db.run(fails)
     await db.run(_insert("next"))
     assert await _values(db) == ["next"]
+
+
+async def test_a_commit_that_fails_leaves_no_transaction_open_for_the_next_write(
+    db: Database,
+) -> None:
+    """A deferred constraint fails at COMMIT, and SQLite leaves that transaction open: the
+    connection it happened on must not carry it into the next write."""
+
+    def schema(conn: Connection) -> None:
+        conn.execute(text("CREATE TABLE parent (id INTEGER PRIMARY KEY)"))
+        conn.execute(
+            text(
+                "CREATE TABLE child (parent INTEGER REFERENCES parent (id)"
+                " DEFERRABLE INITIALLY DEFERRED)"
+            )
+        )
+
+    await db.run(schema)
+
+    def orphan(conn: Connection) -> None:
+        conn.execute(text("INSERT INTO t (v) VALUES ('with the orphan')"))
+        conn.execute(text("INSERT INTO child (parent) VALUES (42)"))
+
+    with pytest.raises(Exception, match="FOREIGN KEY"):
+        await db.run(orphan)
+    await db.run(_insert("next"))
+    assert await _values(db) == ["next"]
+    assert (
+        await db.read(lambda conn: conn.execute(text("SELECT count(*) FROM child")).scalar()) == 0
+    )
