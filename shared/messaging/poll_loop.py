@@ -12,8 +12,12 @@ async def poll_loop(
     """Run `step` whenever `wakeup` is set, and at least every `interval` seconds, until
     cancelled. A failing step is logged and tried again later; it never ends the loop."""
     while True:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel
+        # that arrives as the wait ends (the wake-up set at that moment), and the loop
+        # would then outlive the service's stop, which waits for it.
         with suppress(TimeoutError):
-            await asyncio.wait_for(wakeup.wait(), timeout=interval)
+            async with asyncio.timeout(interval):
+                await wakeup.wait()
         wakeup.clear()
         try:
             await step()

@@ -207,7 +207,14 @@ class Runtime(Generic[UowT]):
             await self.relay.drain(grace_seconds=5.0)
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            # Bounded: a task that swallowed its cancel must not hold the stop for ever.
+            ended, stuck = await asyncio.wait(self._tasks, timeout=10.0)
+            for task in ended:
+                if not task.cancelled():
+                    task.exception()  # retrieved: it was logged when it happened
+            for task in stuck:
+                log.error("%s: task %s did not stop when cancelled", self.service, task.get_name())
         await self.broker.close()
         await self.db.dispose()
         await asyncio.to_thread(self.tracing.shutdown)

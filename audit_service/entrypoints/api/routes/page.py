@@ -83,7 +83,9 @@ async def live(board: BoardDep) -> StreamingResponse:
             yield "retry: 2000\n\n"
             while True:
                 try:
-                    message = await asyncio.wait_for(queue.get(), KEEP_ALIVE_SECONDS)
+                    # Not wait_for, which on Python 3.11 can swallow a cancel (shutdown).
+                    async with asyncio.timeout(KEEP_ALIVE_SECONDS):
+                        message = await queue.get()
                 except TimeoutError:
                     yield ": keep-alive\n\n"
                     continue
