@@ -6,6 +6,7 @@ a failed one leaves nothing behind for the next."""
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -116,3 +117,21 @@ async def test_a_commit_that_fails_leaves_no_transaction_open_for_the_next_write
     assert (
         await db.read(lambda conn: conn.execute(text("SELECT count(*) FROM child")).scalar()) == 0
     )
+
+
+async def test_writes_that_took_more_than_their_share_of_the_loop_go_to_the_thread(
+    db: Database,
+) -> None:
+    """A backlog's big batches must leave the loop to the broker and the outbox relay:
+    past a tenth of the loop's time (5 ms of burst), writes go to the writer's thread,
+    and come back to the loop once that time has been paid off."""
+    loop_thread = threading.get_ident()
+
+    def slow(conn: Connection) -> int:
+        time.sleep(0.03)  # a big batch's transaction
+        return _insert("slow")(conn)
+
+    assert await db.run(slow) == loop_thread
+    assert await db.run(_insert("next")) != loop_thread
+    await asyncio.sleep(0.5)  # 50 ms of loop time paid off at a tenth; 25 were owed
+    assert await db.run(_insert("later")) == loop_thread
