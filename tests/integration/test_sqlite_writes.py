@@ -128,7 +128,9 @@ async def test_writes_that_took_more_than_their_share_of_the_loop_go_to_the_thre
     loop_thread = threading.get_ident()
 
     def slow(conn: Connection) -> int:
-        time.sleep(0.03)  # a big batch's transaction
+        busy_until = time.thread_time() + 0.03  # a big batch's transaction: 30 ms of CPU
+        while time.thread_time() < busy_until:
+            pass
         return _insert("slow")(conn)
 
     assert await db.run(slow) == loop_thread
