@@ -223,12 +223,13 @@ class _InlineWriter:
 class _LoopBudget:
     """How much of the event loop's time writes may take: a tenth on average, with a
     burst of 5 ms, counted in the loop thread's CPU time (not the wall clock, which
-    would count waiting for the GIL while the span exporter's thread holds it). A service draining a backlog writes big batches back to back; on the
-    loop they would leave too little of it to the broker's I/O and the outbox relay
-    (with no budget the relay fell behind, 840 outcomes published a second for 1,519
-    consumed, and the service's memory grew by 50 MB), so past the budget they go to
-    the writer's thread, where SQLite's own work runs beside the loop. A service at an
-    ordinary rate stays well within it (100 orders/s: some 300 writes of 0.15-0.3 ms)."""
+    would count waiting for the GIL while the span exporter's thread holds it). A
+    service draining a backlog writes big batches back to back; on the loop they would
+    leave too little of it to the broker's I/O and the outbox relay (with no budget the
+    relay fell behind, 840 outcomes published a second for 1,519 consumed, and the
+    service's memory grew by 50 MB), so past the budget they go to the writer's thread,
+    where SQLite's own work runs beside the loop. A service at an ordinary rate stays
+    well within it (100 orders/s: some 300 writes of 0.15-0.3 ms)."""
 
     SHARE = 0.10
     BURST = 0.005
