@@ -78,12 +78,7 @@ def assemble(
         "raw_pipeline_events_per_s": raw,
         "e2e_orders_per_s": saturation["orders_per_s"],
         "e2e_ratio": _ratio(saturation["orders_per_s"], raw),
-        "latency_ms_p50": at_rate["latency_ms"]["p50"],
-        "latency_ms_p95": at_rate["latency_ms"]["p95"],
-        "latency_ms_p99": at_rate["latency_ms"]["p99"],
-        "saturation_latency_ms_p50": saturation["latency_ms"]["p50"],
-        "saturation_latency_ms_p95": saturation["latency_ms"]["p95"],
-        "saturation_latency_ms_p99": saturation["latency_ms"]["p99"],
+        **_latencies(at_rate, saturation),
         "e2e_post_per_s": saturation["post_per_s"],
         "drain_per_s": drain["per_s"],
         "raw_drain_per_s": drain["raw_per_s"],
@@ -152,13 +147,18 @@ def _figures(
         },
         "broker_limit_ratio": _ratio(saturation["orders_per_s"], raw / 2),
         "e2e_orders_per_s": saturation["orders_per_s"],
-        "latency_ms_p50": at_rate["latency_ms"]["p50"],
-        "latency_ms_p95": at_rate["latency_ms"]["p95"],
-        "latency_ms_p99": at_rate["latency_ms"]["p99"],
-        "saturation_latency_ms_p50": saturation["latency_ms"]["p50"],
-        "saturation_latency_ms_p95": saturation["latency_ms"]["p95"],
-        "saturation_latency_ms_p99": saturation["latency_ms"]["p99"],
+        **_latencies(at_rate, saturation),
         "drain_per_s": drain["per_s"],
+    }
+
+
+def _latencies(at_rate: dict[str, Any], saturation: dict[str, Any]) -> dict[str, float]:
+    """p50/p95/p99 end to end at the fixed rate and at saturation, under their keys."""
+    return {
+        **{f"latency_ms_{p}": at_rate["latency_ms"][p] for p in ("p50", "p95", "p99")},
+        **{
+            f"saturation_latency_ms_{p}": saturation["latency_ms"][p] for p in ("p50", "p95", "p99")
+        },
     }
 
 
