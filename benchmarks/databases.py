@@ -15,13 +15,14 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
 
+from shared.persistence.plain_sql import read_time, read_uuid
 from tests.support.databases import create_postgres_database, drop_postgres_database
 
 SQLITE, POSTGRESQL = "sqlite", "postgresql"
@@ -122,13 +123,10 @@ async def for_services(names: Iterable[str], backend: str) -> AsyncIterator[dict
 def epoch(value: str | datetime) -> float:
     """A stored UTC timestamp as seconds since the epoch (as `time.time()` gives): naive
     UTC text from SQLite, or a datetime from PostgreSQL (aware; naive taken as UTC)."""
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+    return read_time(value).timestamp()
 
 
 def uuid_key(value: str | uuid.UUID) -> str:
     """One spelling for an id from the API ('8c5e...-...'), from SQLite (hex) and from
     PostgreSQL (a UUID)."""
-    return value.hex if isinstance(value, uuid.UUID) else uuid.UUID(value).hex
+    return read_uuid(value).hex

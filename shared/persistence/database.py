@@ -199,7 +199,7 @@ class _InlineWriter:
         try:
             transaction = conn.begin()
         except OperationalError as error:
-            if "locked" in str(error.orig) or "busy" in str(error.orig):
+            if _locked(error.orig):
                 return _LOCKED
             self.close()
             raise
@@ -262,6 +262,12 @@ async def _on(executor: ThreadPoolExecutor, call: Callable[[Any], T], work: Any)
     return await loop.run_in_executor(executor, functools.partial(context.run, call, work))
 
 
+def _locked(error: BaseException | None) -> bool:
+    """SQLite's answer when another connection holds the lock a statement needs."""
+    text = str(error)
+    return "locked" in text or "busy" in text
+
+
 def _enable_wal(cursor: Any, *, patience: float = 30.0) -> None:
     """Switch the file to WAL (a lasting property of the file; a no-op once done). On a
     new file that several processes open at once, the switch needs the file to itself
@@ -274,7 +280,7 @@ def _enable_wal(cursor: Any, *, patience: float = 30.0) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
             return
         except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() > deadline:
+            if not _locked(error) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
 
