@@ -10,7 +10,6 @@ from typing import Any, Generic, TypeVar
 
 from aio_pika.connection import make_url
 from fastapi import APIRouter, FastAPI
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from sqlalchemy import Connection, MetaData, Table
 
 from shared.contract.events import SCHEMAS, EventSchemas
@@ -148,7 +147,7 @@ class Runtime(Generic[UowT]):
     ) -> FastAPI:
         """The service's HTTP app, with this runtime in its lifespan; `state` holds what
         the routes' narrow dependencies hand out."""
-        app = create_service_app(
+        return create_service_app(
             self,
             routers,
             title=title,
@@ -157,15 +156,8 @@ class Runtime(Generic[UowT]):
             metrics=self.metrics,
             state=state,
             max_body_bytes=self.settings.max_body_bytes,
+            tracer=self.tracing.tracer if self.tracing.enabled else None,
         )
-        if self.tracing.enabled:
-            FastAPIInstrumentor.instrument_app(
-                app,
-                tracer_provider=self.tracing.provider,
-                excluded_urls="/health/.*,/metrics",
-                exclude_spans=["receive", "send"],
-            )
-        return app
 
     async def start(self) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):

@@ -73,7 +73,8 @@ class Tracing:
         if exporter is None:
             self.tracer: Tracer = trace.NoOpTracer()
             return
-        self.provider = TracerProvider(resource=Resource.create({"service.name": service}))
+        resource = _HashedOnce(Resource.create({"service.name": service}))
+        self.provider = TracerProvider(resource=resource)
         self.provider.add_span_processor(BatchSpanProcessor(exporter))
         self.tracer = self.provider.get_tracer("shared")
 
@@ -84,6 +85,19 @@ class Tracing:
     def shutdown(self) -> None:
         if self.provider is not None:
             self.provider.shutdown()  # flushes what is still queued
+
+
+class _HashedOnce(Resource):
+    """The SDK's resource, hashed once. The OTLP encoder looks each span's resource up in a
+    dictionary, and `Resource.__hash__` serialises the attributes to JSON every time: a few
+    microseconds per span, on every span this process exports."""
+
+    def __init__(self, resource: Resource) -> None:
+        super().__init__(resource.attributes, resource.schema_url)
+        self._hash = super().__hash__()
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 def trace_headers(cause: str | None = None) -> dict[str, str]:
@@ -98,11 +112,10 @@ def trace_headers(cause: str | None = None) -> dict[str, str]:
 
 def context_of(headers: Mapping[str, Any]) -> Context:
     """The context a message (or a stored row) carries in its headers."""
-    carrier = {
-        k: v.decode() if isinstance(v, bytes) else str(v)
-        for k, v in headers.items()
-        if k in TRACE_HEADERS and v is not None
-    }
+    carrier = {}
+    for name in TRACE_HEADERS:  # two lookups, not a pass over every header
+        if (value := headers.get(name)) is not None:
+            carrier[name] = value.decode() if isinstance(value, bytes) else str(value)
     return PROPAGATOR.extract(carrier)
 
 
@@ -139,8 +152,9 @@ def messaging_attributes(
         "messaging.operation.type": operation,
         "messaging.operation.name": operation,
         "messaging.destination.name": destination,
-        "messaging.rabbitmq.destination.routing_key": routing_key,
     }
+    if routing_key:  # the conventions ask for it only when not empty (a fanout's is)
+        attributes["messaging.rabbitmq.destination.routing_key"] = routing_key
     if message_id is not None:
         attributes["messaging.message.id"] = message_id
     return attributes

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
+from opentelemetry.trace import Tracer
 from pydantic import SecretStr
 from starlette.exceptions import HTTPException
 
@@ -16,7 +17,7 @@ from shared.telemetry.metrics import Metrics
 from shared.web import dead_letter_routes, health, metrics_route
 from shared.web.body_limit import BodySizeLimit
 from shared.web.errors import http_error, validation_error
-from shared.web.http_metrics import HttpMetrics
+from shared.web.http_telemetry import HttpTelemetry
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
@@ -39,8 +40,10 @@ def create_service_app(
     metrics: Metrics | None = None,
     state: dict[str, Any] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    tracer: Tracer | None = None,
 ) -> FastAPI:
-    """`state` is what the service's narrow dependencies read (its intake, its views...)."""
+    """`state` is what the service's narrow dependencies read (its intake, its views...);
+    with a `tracer`, every request but probes and scrapes is a server span."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,6 +69,6 @@ def create_service_app(
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
-    # Outermost: counts every answer, a 413 of the body limit included.
-    app.add_middleware(HttpMetrics, metrics=app.state.metrics)
+    # Outermost: counts (and traces) every answer, a 413 of the body limit included.
+    app.add_middleware(HttpTelemetry, metrics=app.state.metrics, tracer=tracer)
     return app
