@@ -27,6 +27,9 @@ class BenchConfig:
     rate_seconds: float = 15.0
     skus: int = 50
     calibration_requests: int = 10_000
+    # Tracing's cost: turns of the traced and the untraced system at `rate`, in pairs
+    tracing_pairs: int = 3
+    tracing_turn_seconds: float = 10.0
     # Consumer drain
     drain_messages: int = 20_000
     # The backlog run (--backlog): up to this many OrderPlaced, or as many as fit in the fill's
@@ -54,6 +57,8 @@ class BenchConfig:
             rates=(50.0,),
             rate_seconds=2.0,
             calibration_requests=500,
+            tracing_pairs=1,
+            tracing_turn_seconds=2.0,
             drain_messages=500,
             backlog_messages=2_000,
             backlog_fill_seconds=10.0,

@@ -34,18 +34,23 @@ class Monitor:
         self.interval = interval
         self.peak_rss_mb: dict[str, float] = {}
         self._processes: dict[str, psutil.Process] = {}
+        self._peak_names: dict[str, str] = {}
         self._scopes: list[dict[str, float]] = []
         self._postgres: frozenset[str] = frozenset()
         broker = _find_broker()
         if broker is not None:
             self._processes[BROKER] = broker
 
-    def watch(self, name: str, pid: int) -> None:
+    def watch(self, name: str, pid: int, *, peak_as: str | None = None) -> None:
+        """CPU is read under `name`; the peak RSS is kept under `peak_as` (default `name`):
+        two instances of a service measured apart still have one peak."""
         self._processes[name] = psutil.Process(pid)
+        self._peak_names[name] = peak_as or name
         self.sample()
 
     def forget(self, name: str) -> None:
         self._processes.pop(name, None)
+        self._peak_names.pop(name, None)
 
     def watch_postgres(self, databases: Iterable[str]) -> None:
         """Measure the PostgreSQL server's CPU, under POSTGRES, for these databases: their
@@ -90,8 +95,9 @@ class Monitor:
                 continue
             with contextlib.suppress(psutil.Error):
                 rss = process.memory_info().rss / MB
+                key = self._peak_names.get(name, name)
                 for peaks in (self.peak_rss_mb, *self._scopes):
-                    peaks[name] = max(peaks.get(name, 0.0), rss)
+                    peaks[key] = max(peaks.get(key, 0.0), rss)
 
     def mark(self) -> CpuMark:
         busy = psutil.cpu_times()

@@ -348,8 +348,11 @@ def table(results: dict[str, Any]) -> str:
     tracing = results["details"]["tracing"]
     lines += [
         "",
-        f"tracing at {at_rate['rate']:g}/s, CPU ms per order off / on "
-        f"({tracing['spans_exported']} spans exported):",
+        f"tracing at {at_rate['rate']:g}/s, CPU ms per order off / on, pooled over "
+        f"{tracing['pairs']['count']} pairs of turns ({tracing['spans_exported']} spans "
+        "exported; total by pair "
+        + ", ".join(f"{x:+.0%}" for x in tracing["pairs"]["total_overhead_by_pair"])
+        + "):",
         *(
             f"  {name:<12}{tracing['off']['cpu_ms_per_order'][name]:.2f} / "
             f"{tracing['on']['cpu_ms_per_order'][name]:.2f} ({overhead:+.0%})"
