@@ -50,6 +50,7 @@ from shared.telemetry.tracing import (
     context_of,
     headers_of,
     messaging_attributes,
+    within,
 )
 
 log = logging.getLogger(__name__)
@@ -205,14 +206,18 @@ class BatchProcessor(Generic[UowT]):
                 )
             return fresh, duplicates
 
-        # The batch's transaction is a span of its own, linked to the messages it carries;
-        # what each message causes continues that message's own span (`causes`).
+        # A batch of several messages is a transaction span of its own, linked to each
+        # message's span (OpenTelemetry's batch processing); a lone message's transaction
+        # runs in its own process span, which a span more would only repeat. What each
+        # message causes continues that message's own span (`causes`).
         with (
             self._tracer.start_as_current_span(
                 f"transaction {self.queue.name}",
                 links=[Link(item.span.get_span_context()) for item in items],
                 attributes={"messaging.batch.message_count": len(items)},
-            ),
+            )
+            if len(items) > 1
+            else within(items[0].span),
             causes(
                 {
                     item.event.id: headers_of(item.span)

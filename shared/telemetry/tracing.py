@@ -14,16 +14,16 @@ How the context crosses the hops (W3C trace context, `traceparent` and `tracesta
 - the relay's publish span is a child of that stored context and is what the AMQP
   headers carry;
 - a consumer's process span is a child of the context in the message's headers, also
-  inside a batch (each message its own span; the batch's transaction a span of its own
-  with links to them), and a retry or a replay keeps the headers, so every attempt joins
-  the same trace;
+  inside a batch (each message its own span; a batch of several a transaction span of its
+  own with links to them, a lone message's transaction in its own span), and a retry or a
+  replay keeps the headers, so every attempt joins the same trace;
 - work recorded for later (a notification to send) stores its cause's context the same
   way, and the sender's span continues it.
 """
 
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -133,6 +133,12 @@ def causes(by_event_id: Mapping[str, Mapping[str, str]]) -> Iterator[None]:
         yield
     finally:
         _causes.reset(token)
+
+
+def within(span: Span) -> AbstractContextManager[Span]:
+    """`span` is the current span in the block, which neither ends it nor marks it with an
+    exception raised there (its owner says what became of the work)."""
+    return trace.use_span(span, record_exception=False, set_status_on_exception=False)
 
 
 def span_ids() -> dict[str, str]:

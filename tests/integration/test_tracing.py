@@ -18,10 +18,11 @@ from inventory_service.config import InventorySettings
 from shared.contract import events as contracts
 from shared.contract.topology import INVENTORY_ORDER_EVENTS, ORDER_EVENTS
 from shared.core.handlers import Event, PermanentError, Subscription, handles, one_at_a_time
+from shared.messaging.declare import declare
 from shared.persistence.inbox import inbox_table
 from shared.persistence.unit_of_work import SqlUnitOfWork
 from shared.process.runtime import Runtime
-from shared.telemetry.tracing import Tracing, headers_of
+from shared.telemetry.tracing import Tracing, headers_of, span_ids
 from tests import factories
 from tests.support.broker import BrokerProbe
 from tests.support.mail import Mailbox, mail_server
@@ -172,12 +173,9 @@ def assert_whole(trace: list[ReceivedSpan], everything: list[ReceivedSpan]) -> N
     assert reserve.attributes["messaging.operation.type"] == "process"
     assert reserve.attributes["messaging.destination.name"] == INVENTORY_ORDER_EVENTS.name
     assert reserve.attributes["messaging.message.id"] == placed.attributes["messaging.message.id"]
-    # The batch's transaction is a span of its own, linked to the messages it carried.
-    assert any(
-        s.name == "transaction inventory.order-events"
-        and (reserve.trace_id, reserve.span_id) in s.links
-        for s in everything
-    )
+    # A lone message's transaction runs in its own span: no batch span links to it (a batch
+    # of several is a span of its own: test_a_batch_is_a_transaction_span_linked_to_its_messages).
+    assert not any((reserve.trace_id, reserve.span_id) in s.links for s in everything)
 
 
 async def collected(system: TracedSystem) -> list[ReceivedSpan]:
@@ -299,3 +297,72 @@ async def test_a_retried_message_shows_each_attempt_and_a_dead_letter_shows_its_
     assert dead.status.status_code.name == "ERROR"
     assert "PermanentError: this order can never be handled" in (dead.status.description or "")
     assert [e.name for e in dead.events] == ["dead-letter", "settle"]
+
+
+async def test_a_batch_is_a_transaction_span_linked_to_its_messages(
+    broker_url: str, tmp_path: Path
+) -> None:
+    """Messages queued before the consumer starts arrive together and are applied in
+    batches: each batch of several is one transaction span linked to each message's own
+    process span, and is the current span while the handlers run; a message alone in its
+    batch has its process span current instead."""
+    current: dict[str, str] = {}
+
+    def record(event: Event[contracts.OrderPlacedV1], uow: SqlUnitOfWork) -> None:
+        current[event.id] = span_ids()["span_id"]
+
+    exporter = InMemorySpanExporter()
+    tracing = Tracing("inventory", exporter)
+    metadata = MetaData()
+    inbox = inbox_table(metadata)
+    settings = InventorySettings(amqp_url=broker_url, database_url=f"sqlite:///{tmp_path}/i.db")
+    runtime = Runtime(
+        settings,
+        metadata,
+        unit_of_work=lambda conn: SqlUnitOfWork(conn, inbox),
+        subscriptions=[
+            Subscription.of(
+                INVENTORY_ORDER_EVENTS, [handles(contracts.OrderPlacedV1, one_at_a_time(record))]
+            )
+        ],
+        tracing=tracing,
+    )
+    events = [factories.order_placed([("SKU-1", 1)]) for _ in range(30)]
+    async with BrokerProbe(broker_url) as probe:
+        await declare(
+            probe.channel,
+            retry_delays=settings.retry_delays,
+            queues=[INVENTORY_ORDER_EVENTS],
+            streams=[],
+        )
+        for event in events:
+            await probe.publish(ORDER_EVENTS, factories.body(event), **factories.properties(event))
+    await runtime.start()
+    try:
+        await eventually(lambda: len(current), lambda n: n == len(events), timeout=30)
+    finally:
+        await runtime.stop()  # flushes the spans
+
+    spans = exporter.get_finished_spans()
+    process = {
+        s.attributes["messaging.message.id"]: s
+        for s in spans
+        if s.name == f"process {INVENTORY_ORDER_EVENTS.name}" and s.attributes
+    }
+    assert set(process) == {e.id for e in events}, "one process span per message"
+    by_span_id = {s.context.span_id: message_id for message_id, s in process.items()}
+    batches = [s for s in spans if s.name == f"transaction {INVENTORY_ORDER_EVENTS.name}"]
+    assert batches, "thirty messages arriving together make at least one batch"
+    in_a_batch: dict[str, int] = {}
+    for batch in batches:
+        carried = [by_span_id[link.context.span_id] for link in batch.links]
+        assert len(carried) >= 2, "a batch span only for a batch of several"
+        assert batch.attributes and batch.attributes["messaging.batch.message_count"] == len(
+            carried
+        )
+        for message_id in carried:
+            assert message_id not in in_a_batch, "each message in one batch"
+            in_a_batch[message_id] = batch.context.span_id
+    for message_id, span in process.items():
+        expected = in_a_batch.get(message_id, span.context.span_id)
+        assert current[message_id] == f"{expected:016x}", "the handler ran in its transaction"

@@ -92,9 +92,7 @@ async def test_a_request_is_a_server_span_named_by_its_route_that_its_work_conti
 async def test_a_callers_trace_context_is_continued(
     client: httpx.AsyncClient, exporter: InMemorySpanExporter
 ) -> None:
-    await client.post(
-        "/orders/abc", headers={"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"}
-    )
+    await client.post("/orders/abc", headers={"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"})
     span = only(exporter)
     assert f"{span.context.trace_id:032x}" == CALLER_TRACE
     assert span.parent is not None and f"{span.parent.span_id:016x}" == CALLER_SPAN
