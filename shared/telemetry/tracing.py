@@ -69,6 +69,9 @@ class Tracing:
         if exporter is None and otlp_configured():
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
+            from shared.telemetry import otlp_encoding
+
+            otlp_encoding.install()
             exporter = OTLPSpanExporter()
         if exporter is None:
             self.tracer: Tracer = trace.NoOpTracer()
