@@ -28,7 +28,7 @@ class BenchConfig:
     skus: int = 50
     calibration_requests: int = 10_000
     # Tracing's cost: turns of the traced and the untraced system at `rate`, in pairs
-    tracing_pairs: int = 3
+    tracing_pairs: int = 4
     tracing_turn_seconds: float = 10.0
     # Consumer drain
     drain_messages: int = 20_000

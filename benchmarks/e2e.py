@@ -117,7 +117,11 @@ class System:
         self.accepted = 0
         self.sent = 0
 
-    async def place(self, tag: str, count: int, *, rate: float | None) -> dict[str, Any]:
+    async def place(
+        self, tag: str, count: int, *, rate: float | None, linger: float = 0.0
+    ) -> dict[str, Any]:
+        """`linger`: seconds more, once the orders have settled, before the CPU is read
+        (work the services do a moment later, such as exporting spans, is counted)."""
         mark = self.monitor.mark()
         load = await load_orders(
             self.workdir, tag, self.services["order"].url, self.cfg, count, rate, self.sent
@@ -127,6 +131,7 @@ class System:
         accepted = {databases.uuid_key(r[3]): r for r in records if r[2] == 202}
         self.accepted += len(accepted)
         await self._settled(timeout=60 + count / 20)
+        await asyncio.sleep(linger)
         cpu = self.monitor.cpu_since(mark)
         cpu_seconds = self.monitor.cpu_seconds_since(mark)
         finished = await self._finished_at(set(accepted))

@@ -39,40 +39,50 @@ def _value(any_value: Any) -> Any:
 
 
 class Receiver:
+    """What the services exported. Requests are kept as they came and decoded when asked
+    for: decoding as they arrive would take CPU from the services on this small machine
+    while the benchmark measures theirs (a collector runs elsewhere)."""
+
     def __init__(self) -> None:
         self.spans: list[ReceivedSpan] = []
+        self._received: list[bytes] = []
         self._lock = threading.Lock()
 
-    def add(self, request: ExportTraceServiceRequest) -> None:
-        received = []
-        for resource_spans in request.resource_spans:
-            resource = {a.key: _value(a.value) for a in resource_spans.resource.attributes}
-            service = str(resource.get("service.name", ""))
-            for scope_spans in resource_spans.scope_spans:
-                for span in scope_spans.spans:
-                    received.append(
-                        ReceivedSpan(
-                            service=service,
-                            name=span.name,
-                            trace_id=span.trace_id.hex(),
-                            span_id=span.span_id.hex(),
-                            parent_id=span.parent_span_id.hex(),
-                            kind=span.kind,
-                            attributes={a.key: _value(a.value) for a in span.attributes},
-                            links=[
-                                (link.trace_id.hex(), link.span_id.hex()) for link in span.links
-                            ],
-                            status_code=span.status.code,
-                            status_message=span.status.message,
-                            events=[e.name for e in span.events],
-                        )
-                    )
+    def add(self, body: bytes) -> None:
         with self._lock:
-            self.spans.extend(received)
+            self._received.append(body)
 
     def snapshot(self) -> list[ReceivedSpan]:
         with self._lock:
+            for body in self._received:
+                self.spans.extend(_decoded(ExportTraceServiceRequest.FromString(body)))
+            self._received.clear()
             return list(self.spans)
+
+
+def _decoded(request: ExportTraceServiceRequest) -> list[ReceivedSpan]:
+    received = []
+    for resource_spans in request.resource_spans:
+        resource = {a.key: _value(a.value) for a in resource_spans.resource.attributes}
+        service = str(resource.get("service.name", ""))
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                received.append(
+                    ReceivedSpan(
+                        service=service,
+                        name=span.name,
+                        trace_id=span.trace_id.hex(),
+                        span_id=span.span_id.hex(),
+                        parent_id=span.parent_span_id.hex(),
+                        kind=span.kind,
+                        attributes={a.key: _value(a.value) for a in span.attributes},
+                        links=[(link.trace_id.hex(), link.span_id.hex()) for link in span.links],
+                        status_code=span.status.code,
+                        status_message=span.status.message,
+                        events=[e.name for e in span.events],
+                    )
+                )
+    return received
 
 
 @contextmanager
@@ -82,10 +92,7 @@ def otlp_receiver() -> Iterator[tuple[str, Receiver]]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            request = ExportTraceServiceRequest()
-            request.ParseFromString(body)
-            receiver.add(request)
+            receiver.add(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
             reply = ExportTraceServiceResponse().SerializeToString()
             self.send_response(200)
             self.send_header("Content-Type", "application/x-protobuf")
