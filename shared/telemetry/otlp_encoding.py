@@ -28,6 +28,7 @@ _FIXED32 = struct.Struct("<I").pack
 _DOUBLE = struct.Struct("<d").pack
 _HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200  # SpanFlags
 _CACHED_PAIRS = 4096
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 class Serialisable(Protocol):
@@ -73,7 +74,9 @@ def _any_value(value: Any) -> bytes:
     if isinstance(value, str):
         return _string(1, value)
     if isinstance(value, int):
-        return b"\x18" + _varint(value & 0xFFFFFFFFFFFFFFFF)
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise Unsupported("an integer past int64")  # the SDK's encoder drops it, logged
+        return b"\x18" + _varint(value & 0xFFFFFFFFFFFFFFFF)  # two's complement, 10 bytes
     if isinstance(value, float):
         return b"\x21" + _DOUBLE(value)
     if isinstance(value, bytes):

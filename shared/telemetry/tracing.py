@@ -76,8 +76,7 @@ class Tracing:
         if exporter is None:
             self.tracer: Tracer = trace.NoOpTracer()
             return
-        resource = _HashedOnce(Resource.create({"service.name": service}))
-        self.provider = TracerProvider(resource=resource)
+        self.provider = TracerProvider(resource=Resource.create({"service.name": service}))
         self.provider.add_span_processor(BatchSpanProcessor(exporter))
         self.tracer = self.provider.get_tracer("shared")
 
@@ -88,19 +87,6 @@ class Tracing:
     def shutdown(self) -> None:
         if self.provider is not None:
             self.provider.shutdown()  # flushes what is still queued
-
-
-class _HashedOnce(Resource):
-    """The SDK's resource, hashed once. The OTLP encoder looks each span's resource up in a
-    dictionary, and `Resource.__hash__` serialises the attributes to JSON every time: a few
-    microseconds per span, on every span this process exports."""
-
-    def __init__(self, resource: Resource) -> None:
-        super().__init__(resource.attributes, resource.schema_url)
-        self._hash = super().__hash__()
-
-    def __hash__(self) -> int:
-        return self._hash
 
 
 def trace_headers(cause: str | None = None) -> dict[str, str]:

@@ -105,9 +105,10 @@ def test_several_resources_and_dropped_counts() -> None:
     assert ours == theirs
 
 
-def test_what_it_does_not_write_goes_to_the_sdks_encoder() -> None:
+@pytest.mark.parametrize("odd", [{"a": 1}, 2**64, -(2**63) - 1], ids=["mapping", "huge", "tiny"])
+def test_what_it_does_not_write_goes_to_the_sdks_encoder(odd: object) -> None:
     (span, *_) = spans_of("order")
-    span._attributes = {"odd": {"a": 1}}  # type: ignore[attr-defined]  # a mapping value
+    span._attributes = {"odd": odd, "fine": 2**63 - 1}  # type: ignore[attr-defined]
     with pytest.raises(otlp_encoding.Unsupported):
         otlp_encoding.encode([span])
     assert otlp_encoding.encode_spans([span]).SerializePartialToString() == (
