@@ -29,6 +29,12 @@ async def running(app: FastAPI) -> AsyncIterator[tuple[Runtime[Any], httpx.Async
 
 
 async def get_json(client: httpx.AsyncClient, path: str) -> Any:
-    response = await client.get(path)
+    """A GET, asked again once if the server closed the kept-alive connection just as it
+    was reused (uvicorn closes one idle for 5 s; the close can cross the request on the
+    wire). A GET is safe to repeat; a server that is down still fails the second time."""
+    try:
+        response = await client.get(path)
+    except httpx.RemoteProtocolError:
+        response = await client.get(path)
     response.raise_for_status()
     return response.json()
