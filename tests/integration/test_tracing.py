@@ -4,7 +4,7 @@ processes; the same when the order waited in the outbox while the broker was awa
 retried message shows each attempt, a dead-lettered one an error with its reason."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -211,6 +211,27 @@ async def test_the_trace_survives_the_outbox_while_the_broker_is_away(
 # --- in one process, with an in-memory exporter ---------------------------------------------
 
 
+def inventory_runtime(
+    settings: InventorySettings,
+    handler: Callable[[Event[contracts.OrderPlacedV1], SqlUnitOfWork], None],
+    tracing: Tracing,
+) -> Runtime[SqlUnitOfWork]:
+    """An inventory consumer whose OrderPlaced handler is `handler`, traced by `tracing`."""
+    metadata = MetaData()
+    inbox = inbox_table(metadata)
+    return Runtime(
+        settings,
+        metadata,
+        unit_of_work=lambda conn: SqlUnitOfWork(conn, inbox),
+        subscriptions=[
+            Subscription.of(
+                INVENTORY_ORDER_EVENTS, [handles(contracts.OrderPlacedV1, one_at_a_time(handler))]
+            )
+        ],
+        tracing=tracing,
+    )
+
+
 async def test_a_retried_message_shows_each_attempt_and_a_dead_letter_shows_its_reason(
     broker_url: str, tmp_path: Path
 ) -> None:
@@ -225,22 +246,14 @@ async def test_a_retried_message_shows_each_attempt_and_a_dead_letter_shows_its_
 
     exporter = InMemorySpanExporter()
     tracing = Tracing("inventory", exporter)  # flushed when the runtime stops
-    metadata = MetaData()
-    inbox = inbox_table(metadata)
-    runtime = Runtime(
+    runtime = inventory_runtime(
         InventorySettings(
             amqp_url=broker_url,
             database_url=f"sqlite:///{tmp_path}/inventory.db",
             retry_delays=(0.1, 0.2, 0.4),
         ),
-        metadata,
-        unit_of_work=lambda conn: SqlUnitOfWork(conn, inbox),
-        subscriptions=[
-            Subscription.of(
-                INVENTORY_ORDER_EVENTS, [handles(contracts.OrderPlacedV1, one_at_a_time(flaky))]
-            )
-        ],
-        tracing=tracing,
+        flaky,
+        tracing,
     )
     # The messages come from a producer whose span we know.
     producer = TracerProvider().get_tracer("test")
@@ -313,20 +326,8 @@ async def test_a_batch_is_a_transaction_span_linked_to_its_messages(
 
     exporter = InMemorySpanExporter()
     tracing = Tracing("inventory", exporter)
-    metadata = MetaData()
-    inbox = inbox_table(metadata)
     settings = InventorySettings(amqp_url=broker_url, database_url=f"sqlite:///{tmp_path}/i.db")
-    runtime = Runtime(
-        settings,
-        metadata,
-        unit_of_work=lambda conn: SqlUnitOfWork(conn, inbox),
-        subscriptions=[
-            Subscription.of(
-                INVENTORY_ORDER_EVENTS, [handles(contracts.OrderPlacedV1, one_at_a_time(record))]
-            )
-        ],
-        tracing=tracing,
-    )
+    runtime = inventory_runtime(settings, record, tracing)
     events = [factories.order_placed([("SKU-1", 1)]) for _ in range(30)]
     async with BrokerProbe(broker_url) as probe:
         await declare(
