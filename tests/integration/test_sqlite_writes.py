@@ -76,21 +76,27 @@ async def test_a_file_another_process_is_writing_is_waited_for_off_the_loop(
     assert await db.run(_insert("after")) == threading.get_ident()
 
 
-async def test_a_failed_short_write_is_rolled_back_and_the_next_one_commits(
-    db: Database,
+# The loop and the writer's thread each keep a connection: both must come out clean.
+ON_EITHER_WRITER = pytest.mark.parametrize("short", [True, False], ids=["loop", "thread"])
+
+
+@ON_EITHER_WRITER
+async def test_a_failed_write_is_rolled_back_and_the_next_one_commits(
+    db: Database, short: bool
 ) -> None:
     def fails(conn: Connection) -> None:
         conn.execute(text("INSERT INTO t (v) VALUES ('half')"))
         conn.execute(text("INSERT INTO t (v) VALUES ('half')"))  # the unique constraint
 
     with pytest.raises(Exception, match="UNIQUE"):
-        await db.run(fails)
-    await db.run(_insert("next"))
+        await db.run(fails, short=short)
+    await db.run(_insert("next"), short=short)
     assert await _values(db) == ["next"]
 
 
+@ON_EITHER_WRITER
 async def test_a_commit_that_fails_leaves_no_transaction_open_for_the_next_write(
-    db: Database,
+    db: Database, short: bool
 ) -> None:
     """A deferred constraint fails at COMMIT, and SQLite leaves that transaction open: the
     connection it happened on must not carry it into the next write."""
@@ -111,8 +117,8 @@ async def test_a_commit_that_fails_leaves_no_transaction_open_for_the_next_write
         conn.execute(text("INSERT INTO child (parent) VALUES (42)"))
 
     with pytest.raises(Exception, match="FOREIGN KEY"):
-        await db.run(orphan)
-    await db.run(_insert("next"))
+        await db.run(orphan, short=short)
+    await db.run(_insert("next"), short=short)
     assert await _values(db) == ["next"]
     assert (
         await db.read(lambda conn: conn.execute(text("SELECT count(*) FROM child")).scalar()) == 0
