@@ -5,22 +5,19 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import pytest
-from sqlalchemy import MetaData
 
 from inventory_service.config import InventorySettings
 from inventory_service.entrypoints.app import create_app as inventory_app
 from shared.contract import events as contracts
 from shared.contract.topology import DELIVERY_LIMIT, INVENTORY_ORDER_EVENTS, ORDER_EVENTS
-from shared.core.handlers import Event, PermanentError, Subscription, handles, one_at_a_time
+from shared.core.handlers import Event, PermanentError
 from shared.messaging.dead_letters import DeadLetterQueue
 from shared.messaging.declare import declare
-from shared.persistence.inbox import inbox_table
 from shared.persistence.unit_of_work import SqlUnitOfWork
-from shared.process.runtime import Runtime
 from tests import factories
 from tests.support.broker import BrokerProbe
 from tests.support.polling import eventually
-from tests.support.services import running
+from tests.support.services import inventory_runtime, running
 
 DatabaseUrl = Callable[[str], Awaitable[str]]
 DLQ = INVENTORY_ORDER_EVENTS.dead_letter_queue
@@ -107,23 +104,12 @@ async def test_failing_handler_is_retried_with_back_off_then_dead_lettered(
             raise TimeoutError("slow downstream")
         uow.on_commit(lambda: committed.append(event.id))
 
-    metadata = MetaData()
     settings = InventorySettings(
         amqp_url=broker_url,
         database_url=await database_url("inventory"),
         retry_delays=(0.2, 0.4, 0.8),
     )
-    inbox = inbox_table(metadata)
-    runtime = Runtime(
-        settings,
-        metadata,
-        unit_of_work=lambda conn: SqlUnitOfWork(conn, inbox),
-        subscriptions=[
-            Subscription.of(
-                INVENTORY_ORDER_EVENTS, [handles(contracts.OrderPlacedV1, one_at_a_time(flaky))]
-            )
-        ],
-    )
+    runtime = inventory_runtime(settings, flaky)
     doomed = factories.order_placed([("SKU-1", 1)], customer_id="always-fails")
     permanent = factories.order_placed([("SKU-1", 1)], customer_id="permanent")
     recovers = factories.order_placed([("SKU-1", 1)], customer_id="recovers")

@@ -4,7 +4,7 @@ processes; the same when the order waited in the outbox while the broker was awa
 retried message shows each attempt, a dead-lettered one an error with its reason."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,16 +12,13 @@ import httpx
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from sqlalchemy import MetaData
 
 from inventory_service.config import InventorySettings
 from shared.contract import events as contracts
 from shared.contract.topology import INVENTORY_ORDER_EVENTS, ORDER_EVENTS
-from shared.core.handlers import Event, PermanentError, Subscription, handles, one_at_a_time
+from shared.core.handlers import Event, PermanentError
 from shared.messaging.declare import declare
-from shared.persistence.inbox import inbox_table
 from shared.persistence.unit_of_work import SqlUnitOfWork
-from shared.process.runtime import Runtime
 from shared.telemetry.tracing import Tracing, headers_of, span_ids
 from tests import factories
 from tests.support.broker import BrokerProbe
@@ -30,6 +27,7 @@ from tests.support.otlp import ReceivedSpan, Receiver, otlp_receiver
 from tests.support.polling import eventually
 from tests.support.processes import ServiceProcess, stop_all
 from tests.support.proxy import TcpProxy
+from tests.support.services import inventory_runtime
 
 PRODUCER, CONSUMER, SERVER, CLIENT = 4, 5, 2, 3  # OTLP span kinds
 
@@ -209,27 +207,6 @@ async def test_the_trace_survives_the_outbox_while_the_broker_is_away(
 
 
 # --- in one process, with an in-memory exporter ---------------------------------------------
-
-
-def inventory_runtime(
-    settings: InventorySettings,
-    handler: Callable[[Event[contracts.OrderPlacedV1], SqlUnitOfWork], None],
-    tracing: Tracing,
-) -> Runtime[SqlUnitOfWork]:
-    """An inventory consumer whose OrderPlaced handler is `handler`, traced by `tracing`."""
-    metadata = MetaData()
-    inbox = inbox_table(metadata)
-    return Runtime(
-        settings,
-        metadata,
-        unit_of_work=lambda conn: SqlUnitOfWork(conn, inbox),
-        subscriptions=[
-            Subscription.of(
-                INVENTORY_ORDER_EVENTS, [handles(contracts.OrderPlacedV1, one_at_a_time(handler))]
-            )
-        ],
-        tracing=tracing,
-    )
 
 
 async def test_a_retried_message_shows_each_attempt_and_a_dead_letter_shows_its_reason(

@@ -1,14 +1,23 @@
 """A service as a test reaches it: started in the test's own process (`running`), and
-read over its HTTP API (`get_json`)."""
+read over its HTTP API (`get_json`); or a consumer line of the inventory service's with a
+handler of the test's own (`inventory_runtime`)."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import MetaData
 
+from inventory_service.config import InventorySettings
+from shared.contract import events as contracts
+from shared.contract.topology import INVENTORY_ORDER_EVENTS
+from shared.core.handlers import Event, Subscription, handles, one_at_a_time
+from shared.persistence.inbox import inbox_table
+from shared.persistence.unit_of_work import SqlUnitOfWork
 from shared.process.runtime import Runtime
+from shared.telemetry.tracing import Tracing
 from tests.support.polling import eventually
 
 
@@ -38,3 +47,25 @@ async def get_json(client: httpx.AsyncClient, path: str) -> Any:
         response = await client.get(path)
     response.raise_for_status()
     return response.json()
+
+
+def inventory_runtime(
+    settings: InventorySettings,
+    handler: Callable[[Event[contracts.OrderPlacedV1], SqlUnitOfWork], None],
+    tracing: Tracing | None = None,
+) -> Runtime[SqlUnitOfWork]:
+    """An inventory consumer whose OrderPlaced handler is `handler` (its inbox, retries and
+    dead letters the real ones), traced by `tracing` when given."""
+    metadata = MetaData()
+    inbox = inbox_table(metadata)
+    return Runtime(
+        settings,
+        metadata,
+        unit_of_work=lambda conn: SqlUnitOfWork(conn, inbox),
+        subscriptions=[
+            Subscription.of(
+                INVENTORY_ORDER_EVENTS, [handles(contracts.OrderPlacedV1, one_at_a_time(handler))]
+            )
+        ],
+        tracing=tracing,
+    )
