@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
+from sqlalchemy import Connection, Engine, MetaData, RootTransaction, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 
@@ -201,12 +201,12 @@ class _KeptConnection:
             self._conn = self._engine.connect()
         return self._conn
 
-    def run(self, work: Callable[[Connection], T], transaction: Any = None) -> T:
+    def run(self, work: Callable[[Connection], T], transaction: RootTransaction | None = None) -> T:
         """`work` in `transaction` (default: one begun now) on this connection."""
         conn = self.connection
         driver: Any = conn.connection.driver_connection
         try:
-            with transaction or conn.begin():
+            with conn.begin() if transaction is None else transaction:
                 return work(conn)
         except BaseException:
             if driver.in_transaction or conn.in_transaction():
