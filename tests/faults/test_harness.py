@@ -1,5 +1,5 @@
 """The fault harness itself: a system whose service logged something unhandled does not
-stop quietly, whatever the tally says."""
+stop quietly, whatever the tally says; and the tally sees every order, however many."""
 
 import contextlib
 from collections.abc import Awaitable, Callable
@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import TEST_TIMEOUT, System, when
+from tests.faults.harness import (
+    LISTED,
+    TEST_TIMEOUT,
+    System,
+    assert_nothing_lost_or_doubled,
+    when,
+)
 
 pytestmark = pytest.mark.timeout(TEST_TIMEOUT)
 
@@ -33,3 +39,18 @@ async def test_stopping_fails_when_a_consumer_worker_died(
 
     with pytest.raises(AssertionError, match="consumer worker died"):
         await system.stop()
+
+
+@pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
+async def test_the_tally_counts_more_orders_than_a_listing_returns(
+    make_system: Callable[..., Awaitable[System]],
+) -> None:
+    # More orders than GET /orders lists at once, so more than twice as many notifications
+    # as GET /notifications does: the tally must still find every one of them.
+    system = await make_system()
+    await system.place(LISTED + 10, rate=200, concurrency=32)
+
+    tally = await system.tally("more than a listing")
+
+    assert tally.placed == LISTED + 10
+    assert_nothing_lost_or_doubled(tally)
