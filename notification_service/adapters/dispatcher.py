@@ -117,22 +117,26 @@ class Dispatcher:
                     "order.id": str(notification.order_id),
                 },
             ) as span:
-                try:
-                    await self._channel.send(notification)
-                except Undeliverable as exc:
-                    log.info("notification %s skipped: %s", notification.id, exc)
-                    span.add_event("skipped", {"reason": str(exc)})
+                sending = asyncio.ensure_future(self._channel.send(notification))
+                stopping = await _to_its_end(sending)
+                error = sending.exception()
+                if isinstance(error, Undeliverable):
+                    log.info("notification %s skipped: %s", notification.id, error)
+                    span.add_event("skipped", {"reason": str(error)})
                     self._count("skipped")
-                    await self._skipped(notification, str(exc))
-                    continue
-                except Exception as exc:
-                    span.set_status(SpanStatus(StatusCode.ERROR, repr(exc)))
-                    await self._failed(notification, exc)
-                    continue
-            self._count("sent")
-            self._sent.add([(notification, utcnow())])
-            if self._channel.marks_each_send:
-                await self._mark_sent(now=True)
+                    await self._skipped(notification, str(error))
+                elif isinstance(error, Exception):
+                    span.set_status(SpanStatus(StatusCode.ERROR, repr(error)))
+                    await self._failed(notification, error)
+                elif error is not None:
+                    raise error
+                else:
+                    self._count("sent")
+                    self._sent.add([(notification, utcnow())])
+                    if self._channel.marks_each_send:
+                        await self._mark_sent(now=True)
+            if stopping:
+                raise asyncio.CancelledError
 
     async def _mark_sent(self, *, now: bool = False) -> None:
         if sent := self._sent.take(now=now):
@@ -166,3 +170,21 @@ class Dispatcher:
                 notification, status, retry_at, repr(exc)
             )
         )
+
+
+async def _to_its_end(sending: "asyncio.Future[None]") -> bool:
+    """Wait for a send to end, even if the service stops meanwhile; whether it is stopping.
+    A send cut off midway may have reached the server all the same (the mail delivered, the
+    client waiting for the answer to QUIT), and would go out again from the next instance
+    once its lease ran out: a rolling upgrade would mail twice. So a stop lets the send under
+    way finish (the channel's timeout bounds it) and mark it; a second cancel cuts it off."""
+    try:
+        await asyncio.wait([sending])
+        return False
+    except asyncio.CancelledError:
+        try:
+            await asyncio.wait([sending])
+        except asyncio.CancelledError:
+            sending.cancel()
+            raise
+        return True

@@ -1,15 +1,18 @@
 """Notifications go out as real e-mail over SMTP (an in-process aiosmtpd server here):
 once per (order, kind), with a stable Message-ID, retried with back-off while the mail
-server is away."""
+server is away, and a send under way when the service stops finished and marked, not cut off
+(the next instance would mail it again)."""
 
+import asyncio
 import email
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from email.message import Message
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
 
 from notification_service.adapters.tables import notifications
 from notification_service.config import NotificationSettings
@@ -133,4 +136,52 @@ async def test_mail_is_retried_with_back_off_while_the_server_is_down(
             timeout=30,
         )
 
+    assert len(sink.messages) == 1
+
+
+class SlowToAnswer(MailSink):
+    """Takes each message, then holds its answer until `answer` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        reply = await super().handle_DATA(server, session, envelope)
+        await asyncio.to_thread(self.answer.wait, 30)
+        return reply
+
+
+@pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
+async def test_a_mail_under_way_when_the_service_stops_is_finished_and_marked_sent(
+    broker_url: str, database_url: DatabaseUrl, smtp_port: int
+) -> None:
+    sink = SlowToAnswer()
+    controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    database = await database_url("notification")
+    settings = settings_for(broker_url, database, smtp_port)
+    placed = factories.order_placed([("SKU-1", 1)], email="ada@example.com")
+    app = create_app(settings)
+    try:
+        async with BrokerProbe(broker_url) as probe, running(app) as (runtime, _):
+            await probe.publish(
+                ORDER_EVENTS, factories.body(placed), **factories.properties(placed)
+            )
+            await eventually(lambda: len(sink.messages), lambda n: n == 1, what="mail taken")
+            # The server has the mail and has not answered: stop the service now.
+            stopping = asyncio.create_task(runtime.stop())
+            (dispatcher,) = [t for t in asyncio.all_tasks() if t.get_name() == "Dispatcher.run"]
+            await eventually(dispatcher.cancelling, bool, interval=0.01, what="dispatch cancelled")
+            sink.answer.set()
+            await stopping
+    finally:
+        sink.answer.set()
+        controller.stop()
+
+    engine = create_engine(database)
+    with engine.connect() as conn:
+        rows = conn.execute(select(notifications.c.status, notifications.c.attempts)).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("sent", 1)], "marked sent: not to be mailed again"
     assert len(sink.messages) == 1
