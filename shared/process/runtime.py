@@ -3,6 +3,7 @@ database, broker connection, outbox relay, consumers and background workers."""
 
 import asyncio
 import contextlib
+import io
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Sequence
@@ -206,7 +207,14 @@ class Runtime(Generic[UowT]):
                 if not task.cancelled():
                     task.exception()  # retrieved: it was logged when it happened
             for task in stuck:
-                log.error("%s: task %s did not stop when cancelled", self.service, task.get_name())
+                where = io.StringIO()
+                task.print_stack(file=where)
+                log.error(
+                    "%s: task %s did not stop when cancelled; %s",
+                    self.service,
+                    task.get_name(),
+                    where.getvalue(),
+                )
         await self.broker.close()
         await self.db.dispose()
         await asyncio.to_thread(self.tracing.shutdown)
