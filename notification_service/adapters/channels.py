@@ -21,7 +21,8 @@ class Undeliverable(Exception):
 class NotificationChannel(Protocol):
     name: str  # for metrics and spans
     # Whether each message must be marked sent the moment it is accepted (a slow channel
-    # with real side effects), or may be marked with the rest of its batch.
+    # with real side effects, whose send a stop lets finish rather than cut off), or may
+    # be marked with the rest of its batch.
     marks_each_send: bool
 
     async def send(self, notification: Notification) -> None: ...
