@@ -141,7 +141,7 @@ class Dispatcher:
         instance once its lease ran out: a rolling upgrade would mail twice. So a stop lets
         a slow channel's send under way finish (its timeout bounds it) and be marked; a
         second cancel cuts it off. A quick channel (the log) has nothing to cut off, and
-        its sends no task of their own (about 15 us each)."""
+        its sends no task of their own (12-33 us of CPU each here)."""
         if not self._channel.marks_each_send:
             try:
                 await self._channel.send(notification)
