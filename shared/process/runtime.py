@@ -3,7 +3,6 @@ database, broker connection, outbox relay, consumers and background workers."""
 
 import asyncio
 import contextlib
-import io
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Sequence
@@ -207,13 +206,11 @@ class Runtime(Generic[UowT]):
                 if not task.cancelled():
                     task.exception()  # retrieved: it was logged when it happened
             for task in stuck:
-                where = io.StringIO()
-                task.print_stack(file=where)
                 log.error(
-                    "%s: task %s did not stop when cancelled; %s",
+                    "%s: task %s did not stop when cancelled; it waits at:\n%s",
                     self.service,
                     task.get_name(),
-                    where.getvalue(),
+                    _where(task),
                 )
         await self.broker.close()
         await self.db.dispose()
@@ -261,18 +258,22 @@ class Runtime(Generic[UowT]):
 
 def _dump_tasks() -> None:
     for task in asyncio.all_tasks():
-        frames: list[str] = []
-        awaitable: Any = task.get_coro()
-        while awaitable is not None and len(frames) < 40:
-            frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
-            if frame is not None:
-                frames.append(
-                    f"  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}"
-                )
-            awaitable = getattr(awaitable, "cr_await", None) or getattr(
-                awaitable, "gi_yieldfrom", None
-            )
-        log.warning("task %s:\n%s", task.get_name(), "\n".join(frames))
+        log.warning("task %s:\n%s", task.get_name(), _where(task))
+
+
+def _where(task: asyncio.Task[Any]) -> str:
+    """Where a task waits: each coroutine of its await chain, outermost first, then the task
+    itself, whose repr names the future it waits for (`wait_for=`: an executor's, a
+    protocol's). `Task.get_stack()` gives a suspended coroutine's own frame only."""
+    frames: list[str] = []
+    awaitable: Any = task.get_coro()
+    while awaitable is not None and len(frames) < 40:
+        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
+        if frame is None:
+            break
+        frames.append(f"  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+        awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom", None)
+    return "\n".join([*frames, f"  {task!r}"])
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:
