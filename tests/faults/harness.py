@@ -293,11 +293,12 @@ class System:
         url = f"{self.url('order')}/orders"
 
         async def one(order_id: str) -> list[dict[str, Any]]:
-            response = await self.http.get(f"{url}/{order_id}")
-            if response.status_code == 404:
-                return []
-            response.raise_for_status()
-            return [response.json()]
+            try:
+                return [await get_json(self.http, f"{url}/{order_id}")]
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code == 404:
+                    return []
+                raise
 
         return await self._listed(url, "id", set(ids), per_id=1, each=one)
 
