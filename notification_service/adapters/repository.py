@@ -34,9 +34,14 @@ class SqlContactRepository:
         )
 
 
-_COLUMNS = (
-    "n.id, n.order_id, n.kind, n.recipient, n.subject, n.body, n.status, n.created_at, "
-    "n.attempts, n.trace, c.customer_id, c.email"
+# What a claim returns: the claimed notifications, each with its order's contact (the claim
+# requires one), read in the claiming UPDATE itself rather than by a SELECT after it (a
+# statement less per claim: a round trip less on PostgreSQL). SQLite's RETURNING cannot
+# name a joined table, but both take a subquery in it.
+_CONTACT = "FROM contacts c WHERE c.order_id = notifications.order_id"
+_RETURNING_CLAIMED = (
+    "RETURNING id, order_id, kind, recipient, subject, body, status, created_at, attempts, "
+    f"trace, (SELECT c.customer_id {_CONTACT}), (SELECT c.email {_CONTACT})"
 )
 
 
@@ -59,21 +64,10 @@ class SqlNotificationRepository:
             "UPDATE notifications SET claimed_until = ? "
             f"WHERE order_id IN {sql.in_list(len(orders))} AND status = ? AND claimed_until <= ? "
             "AND EXISTS (SELECT 1 FROM contacts c WHERE c.order_id = notifications.order_id) "
-            "RETURNING id",
+            + _RETURNING_CLAIMED,
             [sql.time(now + self._lease), *orders, Status.PENDING.value, sql.time(now)],
         )
-        return self._with_contacts([row[0] for row in claimed])
-
-    def _with_contacts(self, ids: list[Any]) -> list[Notification]:
-        if not ids:
-            return []
-        rows = self._sql.rows(
-            f"SELECT {_COLUMNS} FROM notifications n LEFT JOIN contacts c "
-            f"ON c.order_id = n.order_id WHERE n.id IN {self._sql.in_list(len(ids))} "
-            "ORDER BY n.created_at",
-            ids,
-        )
-        return [_from_plain(row) for row in rows]
+        return _claimed(claimed)
 
     def add(self, wanted: Iterable[NewNotification]) -> None:
         sql = self._sql
@@ -123,10 +117,10 @@ class SqlNotificationRepository:
         )
         claimed = sql.rows(
             f"UPDATE notifications SET claimed_until = ? WHERE id IN ({due}) "
-            "AND status = ? AND claimed_until <= ? RETURNING id",
+            "AND status = ? AND claimed_until <= ? " + _RETURNING_CLAIMED,
             [sql.time(lease_until), Status.PENDING.value, now, limit, Status.PENDING.value, now],
         )
-        return self._with_contacts([row[0] for row in claimed])
+        return _claimed(claimed)
 
     def mark_sent(self, sent: Sequence[tuple[Notification, datetime]]) -> None:
         sql = self._sql
@@ -193,6 +187,11 @@ def _notification(row: Row[Any]) -> Notification:
         email=row.email,
         trace=row.trace or {},
     )
+
+
+def _claimed(rows: Iterable[tuple[Any, ...]]) -> list[Notification]:
+    """Claimed notifications, oldest first (RETURNING gives its rows in no set order)."""
+    return sorted((_from_plain(row) for row in rows), key=lambda n: n.created_at)
 
 
 def _from_plain(row: tuple[Any, ...]) -> Notification:
