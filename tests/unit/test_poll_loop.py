@@ -47,17 +47,18 @@ async def test_a_step_that_fails_is_tried_again_and_a_wake_up_runs_it_at_once() 
 
 async def test_without_wake_ups_the_step_runs_every_interval_until_the_loop_ends() -> None:
     steps = 0
+    three = asyncio.Event()
 
     async def step() -> None:
         nonlocal steps
         steps += 1
+        if steps == 3:
+            three.set()
 
     wakeup = asyncio.Event()
     task = asyncio.create_task(poll_loop(step, wakeup, 0.02, "test loop"))
     try:
-        async with asyncio.timeout(2.0):
-            while steps < 3:
-                await asyncio.sleep(0.01)
+        await asyncio.wait_for(three.wait(), 2.0)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
