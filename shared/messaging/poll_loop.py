@@ -18,6 +18,7 @@ async def poll_loop(
     step an interval costs little: what a step does on the clock (the sweeps) is timed
     inside it."""
     loop = asyncio.get_running_loop()
+    timer: asyncio.TimerHandle
 
     def tick() -> None:
         nonlocal timer
