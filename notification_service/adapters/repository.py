@@ -63,8 +63,7 @@ class SqlNotificationRepository:
         claimed = sql.rows(
             "UPDATE notifications SET claimed_until = ? "
             f"WHERE order_id IN {sql.in_list(len(orders))} AND status = ? AND claimed_until <= ? "
-            "AND EXISTS (SELECT 1 FROM contacts c WHERE c.order_id = notifications.order_id) "
-            + _RETURNING_CLAIMED,
+            f"AND EXISTS (SELECT 1 {_CONTACT}) {_RETURNING_CLAIMED}",
             [sql.time(now + self._lease), *orders, Status.PENDING.value, sql.time(now)],
         )
         return _claimed(claimed)
