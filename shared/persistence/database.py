@@ -18,16 +18,19 @@ own (WAL lets them read while the writer writes) and a plain BEGIN.
 import asyncio
 import contextvars
 import functools
+import select
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy import Connection, Engine, MetaData, RootTransaction, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 
 T = TypeVar("T")
 
@@ -81,21 +84,24 @@ class Database:
             self.engine = create_engine(
                 parsed,
                 echo=echo,
+                # One kept by each writer's thread, one for each reader's, and room for
+                # a migration's connection beside them.
                 pool_size=2 * pool_size,
-                max_overflow=0,
-                pool_pre_ping=True,
+                max_overflow=2,
                 # Text is UTF-8 between us and the server, whatever the database's encoding.
                 connect_args={"client_encoding": "utf8"},
             )
+            # Instead of `pool_pre_ping` (a query and its answer before every transaction):
+            # a connection the server has closed is found without a round trip.
+            event.listen(self.engine, "checkout", _replace_if_closed_by_the_server)
             reader = self.engine
             writers = readers = pool_size
         self._reader_engine = reader
         self._reader = reader.execution_options(**{_READ_ONLY: True})
         sqlite = self.dialect == "sqlite"
         self._inline = _InlineWriter(self.engine) if sqlite else None
-        # SQLite's one writer thread keeps its connection too; PostgreSQL's writers share
-        # a pool.
-        self._threads_connection = _KeptConnection(self.engine) if sqlite else None
+        # Each writer's thread keeps its connection: SQLite's one, PostgreSQL's several.
+        self._kept = _PerThread(self.engine)
         self._threaded = 0  # writes handed to the writer's thread and not yet back
         self._budget = _LoopBudget()
         self._writes = ThreadPoolExecutor(writers, thread_name_prefix="db-write")
@@ -127,10 +133,7 @@ class Database:
         return await _on(self._reads, self._read, work)
 
     def _write(self, work: Callable[[Connection], T]) -> T:
-        if self._threads_connection is not None:
-            return self._threads_connection.run(work)
-        with self.engine.begin() as conn:
-            return work(conn)
+        return self._kept.connection().run(work)
 
     def _read(self, work: Callable[[Connection], T]) -> T:
         with self._reader.connect() as conn, conn.begin():
@@ -174,9 +177,9 @@ class Database:
     async def dispose(self) -> None:
         def close() -> None:
             self._writes.shutdown(wait=True)
-            for kept in (self._inline, self._threads_connection):
-                if kept is not None:
-                    kept.close()
+            if self._inline is not None:
+                self._inline.close()
+            self._kept.close()
             self._reads.shutdown(wait=True)
             self.engine.dispose()
             if self._reader_engine is not self.engine:
@@ -203,13 +206,14 @@ class _KeptConnection:
 
     def run(self, work: Callable[[Connection], T], transaction: RootTransaction | None = None) -> T:
         """`work` in `transaction` (default: one begun now) on this connection."""
+        if transaction is None and self._conn is not None and _closed_by_the_server(self._conn):
+            self.close()
         conn = self.connection
-        driver: Any = conn.connection.driver_connection
         try:
             with conn.begin() if transaction is None else transaction:
                 return work(conn)
         except BaseException:
-            if driver.in_transaction or conn.in_transaction():
+            if conn.invalidated or conn.in_transaction() or _left_open(conn):
                 self.close()
             raise
 
@@ -218,6 +222,27 @@ class _KeptConnection:
             conn, self._conn = self._conn, None
             conn.invalidate()
             conn.close()
+
+
+class _PerThread:
+    """A kept connection for each thread that asks (the writers' threads)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._local = threading.local()
+        self._all: list[_KeptConnection] = []
+
+    def connection(self) -> _KeptConnection:
+        kept: _KeptConnection | None = getattr(self._local, "kept", None)
+        if kept is None:
+            kept = self._local.kept = _KeptConnection(self._engine)
+            self._all.append(kept)
+        return kept
+
+    def close(self) -> None:
+        """Close every thread's connection, once those threads are done."""
+        for kept in self._all:
+            kept.close()
 
 
 class _InlineWriter(_KeptConnection):
@@ -306,6 +331,43 @@ def _enable_wal(cursor: Any, *, patience: float = 30.0) -> None:
             if not _locked(error) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+def _left_open(conn: Connection) -> bool:
+    """Whether the driver's connection is still in a transaction (a failed COMMIT)."""
+    if conn.invalidated:
+        return False
+    driver: Any = conn.connection.driver_connection
+    if isinstance(driver, sqlite3.Connection):
+        return driver.in_transaction
+    return bool(driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
+
+
+def _closed_by_the_server(conn: Connection) -> bool:
+    """Whether PostgreSQL has closed this idle connection, found without a round trip. A
+    server that ends a session (restarted, `pg_terminate_backend`, `idle_session_timeout`)
+    sends its reason and closes the socket: an idle connection whose socket has something
+    to read has been closed, or sent what nothing here asks for; either way it is not to
+    be used. (A SQLite connection is never closed by another.)"""
+    if conn.invalidated:
+        return True
+    driver: Any = conn.connection.driver_connection
+    return isinstance(driver, psycopg.Connection) and _server_has_spoken(driver)
+
+
+def _server_has_spoken(driver: psycopg.Connection[Any]) -> bool:
+    if driver.closed or driver.pgconn.status != psycopg.pq.ConnStatus.OK:
+        return True
+    poll = select.poll()
+    poll.register(driver.pgconn.socket, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poll.poll(0))
+
+
+def _replace_if_closed_by_the_server(driver: Any, _record: Any, _proxy: Any) -> None:
+    """A pool's checkout listener: a PostgreSQL connection the server has closed is
+    replaced before it is used (SQLAlchemy's documented use of DisconnectionError)."""
+    if _server_has_spoken(driver):
+        raise DisconnectionError("PostgreSQL has closed the connection")
 
 
 def _tune_sqlite(engine: Engine, synchronous: str) -> None:
