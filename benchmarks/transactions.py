@@ -1,0 +1,72 @@
+"""`python -m benchmarks.transactions`: what one short write transaction costs the process
+that runs it (CPU and wall time per transaction), through `shared.persistence.database`,
+on SQLite and on the machine's PostgreSQL: a one-row upsert, from a few concurrent
+streams as consumers and requests issue them. A quick check of a change to the database
+layer; `make bench` measures the system."""
+
+import argparse
+import asyncio
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Connection, text
+
+from benchmarks import databases
+from shared.persistence.database import Database
+from tests.support.databases import create_postgres_database, drop_postgres_database
+
+WARMUP = 200
+
+
+def _upsert(key: int) -> Callable[[Connection], None]:
+    def work(conn: Connection) -> None:
+        conn.execute(
+            text("INSERT INTO kv VALUES (:k, 1) ON CONFLICT (k) DO UPDATE SET v = kv.v + 1"),
+            {"k": key % 100},
+        )
+
+    return work
+
+
+async def measure(url: str, transactions: int, streams: int) -> dict[str, float]:
+    db = Database(url)
+    try:
+        await db.run(lambda conn: conn.execute(text("CREATE TABLE kv (k INT PRIMARY KEY, v INT)")))
+        for i in range(WARMUP):
+            await db.run(_upsert(i))
+
+        async def stream(first: int) -> None:
+            for i in range(first, transactions, streams):
+                await db.run(_upsert(i))
+
+        cpu, wall = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(stream(s) for s in range(streams)))
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    finally:
+        await db.dispose()
+    return {"cpu_us": 1e6 * cpu / transactions, "wall_us": 1e6 * wall / transactions}
+
+
+async def main(transactions: int, streams: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        sqlite = await measure(f"sqlite:///{Path(folder) / 'kv.db'}", transactions, streams)
+    postgres_url = await create_postgres_database()
+    try:
+        postgres = await measure(postgres_url, transactions, streams)
+    finally:
+        await drop_postgres_database(postgres_url)
+    for name, figures in ((databases.SQLITE, sqlite), (databases.POSTGRESQL, postgres)):
+        print(
+            f"{name:<10} {transactions} one-row transactions, {streams} streams: "
+            f"{figures['cpu_us']:.0f} us of CPU, {figures['wall_us']:.0f} us of wall time each"
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.transactions", description=__doc__)
+    parser.add_argument("--transactions", type=int, default=4_000)
+    parser.add_argument("--streams", type=int, default=4)
+    args = parser.parse_args()
+    asyncio.run(main(args.transactions, args.streams))
