@@ -21,8 +21,13 @@ run: install
 	@mkdir -p var
 	$(BIN)/python -m shared.process.dev_runner
 
+# Two pytest workers (a file's tests stay together on one): most tests wait on processes,
+# the broker and the databases, not on the CPU, and every test has its own vhost and
+# databases. The fault suite runs alone afterwards: it loads the machine on purpose, and one
+# of its tests stops the broker for everyone.
 test: install browser
-	$(BIN)/pytest -q tests/unit tests/integration tests/e2e tests/browser tests/faults
+	$(BIN)/pytest -q -n 2 --dist loadfile tests/unit tests/integration tests/e2e tests/browser
+	$(BIN)/pytest -q tests/faults
 
 test-unit: install
 	$(BIN)/pytest -q tests/unit
