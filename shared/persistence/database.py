@@ -334,9 +334,8 @@ def _enable_wal(cursor: Any, *, patience: float = 30.0) -> None:
 
 
 def _left_open(conn: Connection) -> bool:
-    """Whether the driver's connection is still in a transaction (a failed COMMIT)."""
-    if conn.invalidated:
-        return False
+    """Whether the driver's connection of `conn` (not invalidated) is still in a
+    transaction (a failed COMMIT)."""
     driver: Any = conn.connection.driver_connection
     if isinstance(driver, sqlite3.Connection):
         return driver.in_transaction
