@@ -43,11 +43,12 @@ test-faults: install
 
 # The integration, end-to-end and fault suites again, against RabbitMQ 4.0 in a container of
 # their own (free loopback ports, removed afterwards; needs a Docker engine). A deprecation
-# warning in that broker's log fails the run. RABBITMQ_IMAGE picks another broker.
+# warning in that broker's log fails the run. RABBITMQ_IMAGE picks another broker. Split
+# as `test` is: two workers, then the fault suite alone.
 RABBITMQ_IMAGE ?= rabbitmq:4.0-management
 test-rabbitmq4: install
-	$(BIN)/python -m tests.support.broker_container --image $(RABBITMQ_IMAGE) -- \
-		$(BIN)/pytest -q tests/integration tests/e2e tests/faults
+	$(BIN)/python -m tests.support.broker_container --image $(RABBITMQ_IMAGE) -- sh -c \
+		'$(BIN)/pytest -q -n 2 --dist loadfile tests/integration tests/e2e && $(BIN)/pytest -q tests/faults'
 
 # Debian's Chromium for tests/browser, where it is missing (Playwright drives it; its own
 # browser download is not reachable here and not used).
