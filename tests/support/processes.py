@@ -2,6 +2,7 @@
 exactly as a user runs it, or any other module, in a clean environment, its output in a
 log file of its own."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -35,9 +36,35 @@ UNHANDLED = (
 
 
 def free_port() -> int:
+    """A port free now. Another process may take it before the child binds it (a service
+    of another pytest worker, given the same port): `listens_on` tells whose it is."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process `pid` itself holds a listening TCP socket on `port` (Linux: its
+    file descriptors' socket inodes against the kernel's table of sockets)."""
+    inodes = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:[") : -1])
+    except OSError:
+        return False  # gone
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == _LISTEN and int(local.rsplit(":", 1)[1], 16) == port and inode in inodes:
+                return True
+    return False
+
+
+_LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 
 
 def clean_environment(settings: Mapping[str, str], *, test_keys: bool = True) -> dict[str, str]:
@@ -158,6 +185,10 @@ class ServiceProcess(ChildProcess):
         async def probe() -> int:
             if self.process is not None and self.process.poll() is not None:
                 raise AssertionError(f"{self.name} exited early:\n{self.log()}")
+            # Not before it listens on its port itself: until then an answer there would
+            # come from whatever else holds the port (another worker's service).
+            if self.process is None or not listens_on(self.process.pid, self.port):
+                return 0
             try:
                 async with httpx.AsyncClient(timeout=2) as client:
                     return (await client.get(f"{self.url}/health/ready")).status_code
