@@ -1,8 +1,9 @@
 """`python -m benchmarks.transactions`: what one short write transaction costs the process
 that runs it (CPU and wall time per transaction), through `shared.persistence.database`,
 on SQLite and on the machine's PostgreSQL: a one-row upsert, from a few concurrent
-streams as consumers and requests issue them. A quick check of a change to the database
-layer; `make bench` measures the system."""
+streams as consumers and requests issue them, written with SQLAlchemy (`text`) and as the
+hot paths write theirs (`PlainSql.executemany` of one row). A quick check of a change to
+the database layer; `make bench` measures the system."""
 
 import argparse
 import asyncio
@@ -15,9 +16,11 @@ from sqlalchemy import Connection, text
 
 from benchmarks import databases
 from shared.persistence.database import Database
+from shared.persistence.plain_sql import PlainSql
 from tests.support.databases import create_postgres_database, drop_postgres_database
 
 WARMUP = 200
+Workload = Callable[[int], Callable[[Connection], None]]
 
 
 def _upsert(key: int) -> Callable[[Connection], None]:
@@ -30,16 +33,29 @@ def _upsert(key: int) -> Callable[[Connection], None]:
     return work
 
 
-async def measure(url: str, transactions: int, streams: int) -> dict[str, float]:
+def _plain_upsert(key: int) -> Callable[[Connection], None]:
+    def work(conn: Connection) -> None:
+        PlainSql(conn).executemany(
+            "INSERT INTO kv VALUES (?, 1) ON CONFLICT (k) DO UPDATE SET v = kv.v + 1",
+            [(key % 100,)],
+        )
+
+    return work
+
+
+WORKLOADS: dict[str, Workload] = {"sqlalchemy": _upsert, "plain-sql": _plain_upsert}
+
+
+async def measure(url: str, transactions: int, streams: int, upsert: Workload) -> dict[str, float]:
     db = Database(url)
     try:
         await db.run(lambda conn: conn.execute(text("CREATE TABLE kv (k INT PRIMARY KEY, v INT)")))
         for i in range(WARMUP):
-            await db.run(_upsert(i))
+            await db.run(upsert(i))
 
         async def stream(first: int) -> None:
             for i in range(first, transactions, streams):
-                await db.run(_upsert(i))
+                await db.run(upsert(i))
 
         cpu, wall = time.process_time(), time.perf_counter()
         await asyncio.gather(*(stream(s) for s in range(streams)))
@@ -50,18 +66,30 @@ async def measure(url: str, transactions: int, streams: int) -> dict[str, float]
 
 
 async def main(transactions: int, streams: int) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        sqlite = await measure(f"sqlite:///{Path(folder) / 'kv.db'}", transactions, streams)
     postgres_url = await create_postgres_database()
     try:
-        postgres = await measure(postgres_url, transactions, streams)
+        for workload, upsert in WORKLOADS.items():
+            with tempfile.TemporaryDirectory() as folder:
+                url = f"sqlite:///{Path(folder) / 'kv.db'}"
+                sqlite = await measure(url, transactions, streams, upsert)
+            await drop_table(postgres_url)
+            postgres = await measure(postgres_url, transactions, streams, upsert)
+            for name, figures in ((databases.SQLITE, sqlite), (databases.POSTGRESQL, postgres)):
+                print(
+                    f"{name:<10} {workload:<10} {transactions} one-row transactions, "
+                    f"{streams} streams: {figures['cpu_us']:.0f} us of CPU, "
+                    f"{figures['wall_us']:.0f} us of wall time each"
+                )
     finally:
         await drop_postgres_database(postgres_url)
-    for name, figures in ((databases.SQLITE, sqlite), (databases.POSTGRESQL, postgres)):
-        print(
-            f"{name:<10} {transactions} one-row transactions, {streams} streams: "
-            f"{figures['cpu_us']:.0f} us of CPU, {figures['wall_us']:.0f} us of wall time each"
-        )
+
+
+async def drop_table(url: str) -> None:
+    db = Database(url)
+    try:
+        await db.run(lambda conn: conn.execute(text("DROP TABLE IF EXISTS kv")))
+    finally:
+        await db.dispose()
 
 
 if __name__ == "__main__":
