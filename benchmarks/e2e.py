@@ -5,7 +5,8 @@ or on PostgreSQL (a fresh database per service)."""
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,33 +37,44 @@ async def run_e2e(
     if suffix:
         workdir = workdir / f"e2e{suffix}"
         workdir.mkdir()
-    async with vhost(f"e2e{suffix}") as url, databases.for_services(SERVICES, backend) as urls:
+    async with running_system(cfg, workdir, monitor, backend, f"e2e{suffix}") as system:
+        warmup = await system.place("warmup", cfg.warmup_orders, rate=None)
+        at_rates = {
+            f"{rate:g}": await system.place(
+                f"rate-{rate:g}", round(rate * cfg.rate_seconds), rate=rate
+            )
+            for rate in cfg.rates
+        }
+        at_rate = at_rates.get(f"{cfg.rate:g}") or await system.place(
+            "rate", cfg.rate_orders, rate=cfg.rate
+        )
+        async with profiled(
+            cfg.py_spy, system.services["order"].pid, cfg.output_dir, f"order-saturation{suffix}"
+        ):
+            saturation = await system.place("saturation", cfg.saturation_orders, rate=None)
+    return {"warmup": warmup, "rate": at_rate, "rates": at_rates, "saturation": saturation}
+
+
+@asynccontextmanager
+async def running_system(
+    cfg: BenchConfig, workdir: Path, monitor: Monitor, backend: str, phase: str
+) -> AsyncIterator["System"]:
+    """The three services on a vhost and databases of their own, ready, watched by
+    `monitor` (and the PostgreSQL server's work for them), with stock to sell."""
+    async with vhost(phase) as url, databases.for_services(SERVICES, backend) as urls:
         services = {name: Service(name, url, workdir, database_url=urls[name]) for name in SERVICES}
         async with running(*services.values()):
             await asyncio.gather(*(s.start().wait_ready(timeout=60) for s in services.values()))
             for name, service in services.items():
                 monitor.watch(name, service.pid)
             watch_postgres(monitor, services.values())
-            await seed_stock(services["inventory"].url, cfg.skus)
-            system = System(cfg, workdir, services, monitor)
-            warmup = await system.place("warmup", cfg.warmup_orders, rate=None)
-            at_rates = {
-                f"{rate:g}": await system.place(
-                    f"rate-{rate:g}", round(rate * cfg.rate_seconds), rate=rate
-                )
-                for rate in cfg.rates
-            }
-            at_rate = at_rates.get(f"{cfg.rate:g}") or await system.place(
-                "rate", cfg.rate_orders, rate=cfg.rate
-            )
-            async with profiled(
-                cfg.py_spy, services["order"].pid, cfg.output_dir, f"order-saturation{suffix}"
-            ):
-                saturation = await system.place("saturation", cfg.saturation_orders, rate=None)
-            for name in SERVICES:
-                monitor.forget(name)
-            monitor.forget_postgres()
-    return {"warmup": warmup, "rate": at_rate, "rates": at_rates, "saturation": saturation}
+            try:
+                await seed_stock(services["inventory"].url, cfg.skus)
+                yield System(cfg, workdir, services, monitor)
+            finally:
+                for name in SERVICES:
+                    monitor.forget(name)
+                monitor.forget_postgres()
 
 
 def watch_postgres(monitor: Monitor, services: Iterable[Service]) -> None:

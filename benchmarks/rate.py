@@ -5,7 +5,6 @@ path (`make bench` measures everything, in a third of a session). `--py-spy PATH
 its CPU."""
 
 import argparse
-import asyncio
 import dataclasses
 import json
 import shutil
@@ -14,9 +13,8 @@ from pathlib import Path
 
 from benchmarks import databases
 from benchmarks.config import BenchConfig
-from benchmarks.e2e import SERVICES, System, seed_stock, watch_postgres
+from benchmarks.e2e import SERVICES, running_system
 from benchmarks.footprint import Monitor
-from benchmarks.procs import Service, running, vhost
 from benchmarks.profiling import PROFILES, profiled
 from benchmarks.workers import run_async
 
@@ -26,29 +24,20 @@ async def measure(cfg: BenchConfig, backend: str, rounds: int, profile: str | No
     monitor = Monitor()
     async with (
         monitor.polling(),
-        vhost("rate") as url,
-        databases.for_services(SERVICES, backend) as urls,
+        running_system(cfg, workdir, monitor, backend, "rate") as system,
     ):
-        services = {name: Service(name, url, workdir, database_url=urls[name]) for name in SERVICES}
-        async with running(*services.values()):
-            await asyncio.gather(*(s.start().wait_ready(timeout=60) for s in services.values()))
-            for name, service in services.items():
-                monitor.watch(name, service.pid)
-            watch_postgres(monitor, services.values())
-            await seed_stock(services["inventory"].url, cfg.skus)
-            system = System(cfg, workdir, services, monitor)
-            await system.place("warmup", cfg.warmup_orders, rate=None)
-            for round_ in range(1, rounds + 1):
-                spied = cfg.py_spy if profile and round_ == rounds else None
-                pid = services[profile].pid if profile else 0
-                async with profiled(spied, pid, workdir, f"{profile}-rate"):
-                    result = await system.place(f"rate-{round_}", cfg.rate_orders, rate=cfg.rate)
-                print(
-                    f"round {round_}: cpu ms/order {result['cpu_ms_per_order']}"
-                    f" server {result.get('cpu_ms_per_order_postgres_server', '-')}"
-                    f" latency p50/p99 {result['latency_ms']['p50']}/{result['latency_ms']['p99']}",
-                    flush=True,
-                )
+        await system.place("warmup", cfg.warmup_orders, rate=None)
+        for round_ in range(1, rounds + 1):
+            spied = cfg.py_spy if profile and round_ == rounds else None
+            pid = system.services[profile].pid if profile else 0
+            async with profiled(spied, pid, workdir, f"{profile}-rate"):
+                result = await system.place(f"rate-{round_}", cfg.rate_orders, rate=cfg.rate)
+            print(
+                f"round {round_}: cpu ms/order {result['cpu_ms_per_order']}"
+                f" server {result.get('cpu_ms_per_order_postgres_server', '-')}"
+                f" latency p50/p99 {result['latency_ms']['p50']}/{result['latency_ms']['p99']}",
+                flush=True,
+            )
     for name, summary in PROFILES.items():
         print(f"\n{name} ({summary['raw']}):")
         print(json.dumps({k: v for k, v in summary.items() if k != "raw"}, indent=1))
