@@ -1,4 +1,4 @@
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -12,6 +12,7 @@ from tests.support import keys
 from tests.support.broker import amqp_url, broker_lock, create_vhost, delete_vhost
 from tests.support.broker_control import broker_under_test
 from tests.support.databases import create_postgres_database, drop_postgres_database
+from tests.support.flow import Flow
 
 
 def pytest_report_header() -> str:
@@ -22,6 +23,20 @@ def pytest_report_header() -> str:
         return f"broker: {exc}"
     address = urlsplit(broker.amqp_url).netloc.rpartition("@")[2]
     return f"broker: {address}; {broker.described}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A test that fails with the four services running (a `Flow`) reports their logs:
+    the failure of a test body is not raised inside its fixtures, which could print them."""
+    report = yield
+    if report.when == "call" and report.failed:
+        for name, value in getattr(item, "funcargs", {}).items():
+            if isinstance(value, Flow):
+                report.sections.append((f"service logs ({name})", value.logs()[-30000:]))
+    return report
 
 
 @pytest.fixture(autouse=True)
