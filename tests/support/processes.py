@@ -55,8 +55,10 @@ def listens_on(pid: int, port: int) -> bool:
                     inodes.add(target[len("socket:[") : -1])
     except OSError:
         return False  # gone
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
+    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
+        if not table.exists():
+            continue  # no IPv6
+        for line in table.read_text().splitlines()[1:]:
             fields = line.split()
             local, state, inode = fields[1], fields[3], fields[9]
             if state == _LISTEN and int(local.rsplit(":", 1)[1], 16) == port and inode in inodes:
