@@ -113,6 +113,10 @@ class OutboxRelay:
             ]
             await self._publish(batch)
         if sweep:
+            # What the broker has confirmed is marked before the sweep looks: a row handed
+            # over at commit but published late (the relay behind) may have outlived its
+            # lease, and the sweep would publish it again.
+            await self._mark_published(now=True)
             while batch := await self._storage.claim_due(self._batch_size):
                 log.info("outbox sweep claimed %d unpublished event(s)", len(batch))
                 await self._publish(batch)

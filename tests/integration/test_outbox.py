@@ -120,3 +120,37 @@ async def test_published_rows_are_pruned_after_their_retention(
     assert await store(db).unpublished_count() == 3, "unpublished rows are never pruned"
     await broker.close()
     await db.dispose()
+
+
+async def test_rows_handed_over_after_their_lease_ran_out_are_published_once(
+    broker_url: str, database_url: DatabaseUrl
+) -> None:
+    """A relay behind (a loaded machine) publishes rows handed over at commit after their
+    lease has run out; the sweep must not find them again between the broker's confirm
+    and the mark (seen in CI: 606 events on the wire for 600)."""
+    db = Database(await database_url("order"))
+    await db.on_connection(MIGRATIONS.prepare)
+    broker = Broker(broker_url, name="late", retry_delays=())
+    broker.start()
+    await broker.connected()
+    events = [factories.order_placed([("SKU-1", 1)]) for _ in range(20)]
+    messages = [OutboundMessage.of(e, ORDER_EVENTS) for e in events]
+    await write(db, messages, 0.2)
+    await asyncio.sleep(0.3)  # committed, handed over, not yet published: the lease runs out
+    outbox = relay(db, broker, lease_seconds=0.2)
+    outbox.committed(messages)
+    async with BrokerProbe(broker_url) as probe:
+        tap = await probe.tap(ORDER_EVENTS)
+        task = asyncio.create_task(outbox.run())
+        try:
+            await eventually(store(db).unpublished_count, lambda n: n == 0, what="all marked")
+            await asyncio.sleep(0.5)  # anything published twice would be here by now
+            received = await take_all(tap)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await broker.close()
+            await db.dispose()
+    copies = Counter(m.message_id for m in received)
+    assert set(copies) == {e.id for e in events}
+    assert max(copies.values()) == 1, f"published twice: {sum(copies.values()) - len(events)}"
