@@ -87,6 +87,9 @@ class Dispatcher:
         loop = asyncio.get_running_loop()
         if loop.time() - self._last_sweep >= self._poll_interval:
             self._last_sweep = loop.time()
+            # What went out is marked before the sweep looks: a notification sent late (the
+            # sender behind) may have outlived its lease, and the sweep would send it again.
+            await self._mark_sent(now=True)
             while await self.dispatch_once() == self._batch_size:
                 pass
         await self._mark_sent()
