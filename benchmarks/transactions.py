@@ -66,30 +66,21 @@ async def measure(url: str, transactions: int, streams: int, upsert: Workload) -
 
 
 async def main(transactions: int, streams: int) -> None:
-    postgres_url = await create_postgres_database()
-    try:
-        for workload, upsert in WORKLOADS.items():
-            with tempfile.TemporaryDirectory() as folder:
-                url = f"sqlite:///{Path(folder) / 'kv.db'}"
-                sqlite = await measure(url, transactions, streams, upsert)
-            await drop_table(postgres_url)
+    for workload, upsert in WORKLOADS.items():
+        with tempfile.TemporaryDirectory() as folder:
+            url = f"sqlite:///{Path(folder) / 'kv.db'}"
+            sqlite = await measure(url, transactions, streams, upsert)
+        postgres_url = await create_postgres_database()
+        try:
             postgres = await measure(postgres_url, transactions, streams, upsert)
-            for name, figures in ((databases.SQLITE, sqlite), (databases.POSTGRESQL, postgres)):
-                print(
-                    f"{name:<10} {workload:<10} {transactions} one-row transactions, "
-                    f"{streams} streams: {figures['cpu_us']:.0f} us of CPU, "
-                    f"{figures['wall_us']:.0f} us of wall time each"
-                )
-    finally:
-        await drop_postgres_database(postgres_url)
-
-
-async def drop_table(url: str) -> None:
-    db = Database(url)
-    try:
-        await db.run(lambda conn: conn.execute(text("DROP TABLE IF EXISTS kv")))
-    finally:
-        await db.dispose()
+        finally:
+            await drop_postgres_database(postgres_url)
+        for name, figures in ((databases.SQLITE, sqlite), (databases.POSTGRESQL, postgres)):
+            print(
+                f"{name:<10} {workload:<10} {transactions} one-row transactions, "
+                f"{streams} streams: {figures['cpu_us']:.0f} us of CPU, "
+                f"{figures['wall_us']:.0f} us of wall time each"
+            )
 
 
 if __name__ == "__main__":

@@ -43,6 +43,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
+
+
 def listens_on(pid: int, port: int) -> bool:
     """Whether process `pid` itself holds a listening TCP socket on `port` (Linux: its
     file descriptors' socket inodes against the kernel's table of sockets)."""
@@ -64,9 +67,6 @@ def listens_on(pid: int, port: int) -> bool:
             if state == _LISTEN and int(local.rsplit(":", 1)[1], 16) == port and inode in inodes:
                 return True
     return False
-
-
-_LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 
 
 def clean_environment(settings: Mapping[str, str], *, test_keys: bool = True) -> dict[str, str]:
