@@ -1,20 +1,30 @@
 """A work queue's consumer: its channel, prefetch and consumer tag, and the worker that
 takes deliveries in batches (whatever has arrived, up to `batch_size`, so a lone message
-is never held back waiting for company) and hands each batch to its `BatchProcessor`."""
+is never held back waiting for company) and hands each batch to its `BatchProcessor`.
+
+The consumer is registered through aio-pika's robust queue, which declares it again on
+every reconnection (and after the broker cancels it); deliveries are then taken straight
+from the AMQP channel under it (aiormq), as `AmqpDelivery`, not as aio-pika's incoming
+messages, each built and handed over in a task of its own. Whenever aio-pika registers
+the consumer again, its first delivery comes through aio-pika and hands the consumer
+back to the direct path."""
 
 import asyncio
 import logging
 from typing import Any
 
+import aiormq
 from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractQueue,
     AbstractRobustChannel,
     AbstractRobustConnection,
 )
+from aiormq.abc import AbstractChannel, DeliveredMessage
 from aiormq.exceptions import ChannelInvalidStateError
 
 from shared.messaging.broker import bounded
+from shared.messaging.delivery import AmqpDelivery
 from shared.messaging.processing import BatchProcessor, settle
 
 log = logging.getLogger(__name__)
@@ -33,7 +43,7 @@ class Consumer:
         self.name = processor.queue.name
         self._prefetch = prefetch_count
         self._batch_size = batch_size
-        self._buffer: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        self._buffer: asyncio.Queue[AbstractIncomingMessage | AmqpDelivery] = asyncio.Queue()
         self._channel: AbstractRobustChannel | None = None
         self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
@@ -67,8 +77,25 @@ class Consumer:
         self._channel, self._queue = channel, queue
         self._worker = asyncio.create_task(self._work(), name=f"consumer:{self.name}")
         self._worker.add_done_callback(self._worker_ended)
-        self._consumer_tag = await queue.consume(self._buffer.put)
+        self._consumer_tag = await queue.consume(self._through_aio_pika)
+        self._take_directly(await channel.get_underlay_channel())
         log.info("consuming %s (prefetch %d)", self.name, self._prefetch)
+
+    async def _through_aio_pika(self, message: AbstractIncomingMessage) -> None:
+        """aio-pika's callback: the first delivery after it (re)registered the consumer."""
+        self._buffer.put_nowait(message)
+        if _channel_open(message):
+            self._take_directly(message.channel)
+
+    async def _direct(self, message: DeliveredMessage) -> None:
+        self._buffer.put_nowait(AmqpDelivery(message))
+
+    def _take_directly(self, channel: AbstractChannel) -> None:
+        """Have `channel` (aiormq's) hand this consumer's deliveries to `_direct`: its
+        callback for our consumer tag, which aio-pika registered, is replaced."""
+        tag = self._consumer_tag
+        if isinstance(channel, aiormq.Channel) and tag is not None and tag in channel.consumers:
+            channel.consumers[tag] = self._direct
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Stop taking deliveries, let the batch in progress finish, return the rest."""
@@ -121,7 +148,7 @@ class Consumer:
                 self._idle.set()
 
 
-def _channel_open(message: AbstractIncomingMessage) -> bool:
+def _channel_open(message: AbstractIncomingMessage | AmqpDelivery) -> bool:
     try:
         return not message.channel.is_closed
     except ChannelInvalidStateError:  # aio-pika's way of saying "closed"
