@@ -162,6 +162,17 @@ CATALOGUE: tuple[Mutation, ...] = (
             "test_a_stopping_consumer_gives_back_the_deliveries_it_had_not_started",
         ),
     ),
+    Mutation(
+        id="direct-nack-drops",
+        guarantee="a delivery given back (not acknowledged) returns to its queue",
+        file="shared/messaging/delivery.py",
+        find="basic_nack(self._tag, multiple=multiple, requeue=requeue)",
+        replace="basic_nack(self._tag, multiple=multiple, requeue=False)",
+        tests=(
+            "tests/integration/test_consumer_shutdown.py::"
+            "test_a_stopping_consumer_gives_back_the_deliveries_it_had_not_started",
+        ),
+    ),
     # --- retries and dead letters --------------------------------------------------------
     Mutation(
         id="retry-counter-stuck",
