@@ -12,7 +12,7 @@ from benchmarks import databases
 from benchmarks.workers import READY
 from tests.support.broker import vhost_for_the_block
 from tests.support.polling import eventually
-from tests.support.processes import ChildProcess, ServiceProcess, stop_all
+from tests.support.processes import ROOT, ChildProcess, ServiceProcess, stop_all
 
 
 def vhost(phase: str) -> AbstractAsyncContextManager[str]:
@@ -56,7 +56,8 @@ class Worker(ChildProcess):
 
 class Service(ServiceProcess):
     """One of the system's services, run exactly as a user runs it, on `database_url`
-    (by default SQLite in `data_dir`), logging only warnings. `db` reads its database."""
+    (by default SQLite in `data_dir`), logging only warnings, from this checkout or
+    `root`, another one (benchmarks.compare). `db` reads its database."""
 
     def __init__(
         self,
@@ -65,6 +66,7 @@ class Service(ServiceProcess):
         data_dir: Path,
         extra: dict[str, str] | None = None,
         database_url: str | None = None,
+        root: Path = ROOT,
     ) -> None:
         self.database_url = database_url or f"sqlite:///{data_dir / f'{name}.db'}"
         self.db = databases.reader(self.database_url)
@@ -74,7 +76,7 @@ class Service(ServiceProcess):
             "LOG_LEVEL": "WARNING",
             **(extra or {}),
         }
-        super().__init__(name, settings, data_dir)
+        super().__init__(name, settings, data_dir, root=root)
 
     @property
     def postgres_database(self) -> str | None:

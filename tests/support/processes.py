@@ -82,7 +82,8 @@ def clean_environment(settings: Mapping[str, str], *, test_keys: bool = True) ->
 
 
 class ChildProcess:
-    """`python -m <module> <args>`, run from the project's root with `settings` as its only
+    """`python -m <module> <args>`, run from the project's root (or `root`: another checkout
+    of it, with this interpreter and its packages) with `settings` as its only
     configuration; its stdout and stderr go to `log_path`."""
 
     def __init__(
@@ -93,12 +94,14 @@ class ChildProcess:
         settings: Mapping[str, str] | None = None,
         args: Sequence[str] = (),
         test_keys: bool = True,
+        root: Path = ROOT,
     ) -> None:
         self.name = name
         self.module = module
         self.args = list(args)
         self.env = clean_environment(settings or {}, test_keys=test_keys)
         self.log_path = log_path
+        self.root = root
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Self:
@@ -106,7 +109,7 @@ class ChildProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", self.module, *self.args],
                 env=self.env,
-                cwd=ROOT,
+                cwd=self.root,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -171,7 +174,12 @@ class ServiceProcess(ChildProcess):
     its own, configured by `settings` alone."""
 
     def __init__(
-        self, name: str, settings: Mapping[str, str], log_dir: Path, module: str | None = None
+        self,
+        name: str,
+        settings: Mapping[str, str],
+        log_dir: Path,
+        module: str | None = None,
+        root: Path = ROOT,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -181,6 +189,7 @@ class ServiceProcess(ChildProcess):
             module or f"{name}_service",
             log_dir / f"{name}-{self.port}.log",
             {**settings, "HTTP_PORT": str(self.port), "HTTP_HOST": "127.0.0.1"},
+            root=root,
         )
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
