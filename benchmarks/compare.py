@@ -14,6 +14,8 @@ import json
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +44,17 @@ async def measure(cfg: BenchConfig, base: Path, pairs: int, seconds: float) -> d
     return compared(turns, "base", "head")
 
 
-def worktree(ref: str) -> Path:
-    """A detached worktree of `ref` in a temporary folder (`git worktree remove` it)."""
+@contextmanager
+def worktree(ref: str) -> Iterator[Path]:
+    """A detached worktree of `ref` in a temporary folder, removed afterwards."""
     folder = Path(tempfile.mkdtemp(prefix="bench-base-")) / "checkout"
-    git = ["git", "-C", str(ROOT)]
-    subprocess.run([*git, "worktree", "add", "--quiet", "--detach", str(folder), ref], check=True)
-    return folder
+    git = ["git", "-C", str(ROOT), "worktree"]
+    subprocess.run([*git, "add", "--quiet", "--detach", str(folder), ref], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run([*git, "remove", "--force", str(folder)], check=False)
+        shutil.rmtree(folder.parent, ignore_errors=True)
 
 
 def main() -> None:
@@ -58,14 +65,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="of each turn")
     args = parser.parse_args()
     cfg = dataclasses.replace(BenchConfig(), rate=args.rate)
-    base = worktree(args.base)
-    try:
+    with worktree(args.base) as base:
         results = run_async(measure(cfg, base, args.pairs, args.seconds))
-    finally:
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=False
-        )
-        shutil.rmtree(base.parent, ignore_errors=True)
     print(json.dumps(results, indent=1))
 
 

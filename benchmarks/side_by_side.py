@@ -78,12 +78,15 @@ def pooled(turns: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def compared(turns: dict[str, list[dict[str, Any]]], before: str, after: str) -> dict[str, Any]:
-    """`after` against `before`: pooled CPU per order for each, the change per service,
-    and each pair's change of the total (and their median), for the noise."""
+def compared(
+    turns: dict[str, list[dict[str, Any]]], before: str, after: str, *, change: str = "change"
+) -> dict[str, Any]:
+    """`after` against `before`: pooled CPU per order for each, the change per service
+    (`cpu_<change>`), and each pair's change of the total (and their median), for the
+    noise. `change` names it in the keys ("overhead", for tracing)."""
     results: dict[str, Any] = {tag: pooled(turns[tag]) for tag in (before, after)}
     old, new = results[before]["cpu_ms_per_order"], results[after]["cpu_ms_per_order"]
-    results["cpu_change"] = {name: round(new[name] / old[name] - 1, 3) for name in old}
+    results[f"cpu_{change}"] = {name: round(new[name] / old[name] - 1, 3) for name in old}
     by_pair = [
         _total(later) / _total(earlier) - 1
         for earlier, later in zip(turns[before], turns[after], strict=True)
@@ -91,8 +94,8 @@ def compared(turns: dict[str, list[dict[str, Any]]], before: str, after: str) ->
     results["pairs"] = {
         "count": len(by_pair),
         "orders_per_turn": turns[before][0]["orders"],
-        "total_change_by_pair": [round(x, 3) for x in by_pair],
-        "total_change_median": round(median(by_pair), 3),
+        f"total_{change}_by_pair": [round(x, 3) for x in by_pair],
+        f"total_{change}_median": round(median(by_pair), 3),
     }
     return results
 

@@ -36,10 +36,6 @@ async def run_tracing_cost(cfg: BenchConfig, workdir: Path, monitor: Monitor) ->
             linger=LINGER_S,
         )
         spans_exported = len(receiver.snapshot())
-    results = compared(turns, "off", "on")
-    results["cpu_overhead"] = results.pop("cpu_change")
-    pairs = results["pairs"]
-    pairs["total_overhead_by_pair"] = pairs.pop("total_change_by_pair")
-    pairs["total_overhead_median"] = pairs.pop("total_change_median")
+    results = compared(turns, "off", "on", change="overhead")
     results["spans_exported"] = spans_exported
     return results
