@@ -2,7 +2,7 @@
 publishes."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from shared.contract.envelope import CloudEvent, encode
@@ -21,7 +21,18 @@ class OutboundMessage:
     headers: Mapping[str, str] = field(default_factory=dict)
 
     def with_headers(self, headers: Mapping[str, str]) -> "OutboundMessage":
-        return replace(self, headers={**self.headers, **headers})
+        # Built field by field: `dataclasses.replace` looks the fields up again on every
+        # call (three calls a message: its trace context, its signature, the relay's span).
+        return OutboundMessage(
+            self.id,
+            self.exchange,
+            self.routing_key,
+            self.event_type,
+            self.correlation_id,
+            self.body,
+            self.created_at,
+            {**self.headers, **headers},
+        )
 
     @classmethod
     def of(cls, event: CloudEvent, exchange: str, routing_key: str = "") -> "OutboundMessage":

@@ -1,4 +1,5 @@
 import base64
+import dataclasses
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -323,3 +324,14 @@ def test_the_amqp_message_uses_the_event_id_as_correlation_id_when_the_event_has
     event = decode(body(raw_event()))
 
     assert amqp_message(OutboundMessage.of(event, "x"), app_id="a").correlation_id == "evt-1"
+
+
+def test_headers_added_to_an_outbound_message_keep_everything_else_and_the_original() -> None:
+    event = new_event(type="Greeted", source="/greeter", data=a_greeting())
+    message = OutboundMessage.of(event, "greetings", "key").with_headers({"a": "1"})
+
+    signed = message.with_headers({"b": "2", "a": "3"})
+
+    expected = {**dataclasses.asdict(message), "headers": {"a": "3", "b": "2"}}
+    assert dataclasses.asdict(signed) == expected
+    assert message.headers == {"a": "1"}
