@@ -120,3 +120,22 @@ async def test_probes_and_scrapes_are_not_traced(
     await client.get("/health/live")
     await client.get("/metrics")
     assert exporter.get_finished_spans() == ()
+
+
+async def test_a_made_up_method_is_counted_and_traced_as_other_not_by_its_name(
+    client: httpx.AsyncClient, exporter: InMemorySpanExporter
+) -> None:
+    # A client must not be able to make a time series (or a span name) per method it invents.
+    for n in range(20):
+        assert (await client.request(f"MADEUP{n}", "/orders/abc")).status_code == 405
+    metrics = (await client.get("/metrics")).text
+
+    assert "MADEUP" not in metrics
+    assert 'http_requests_total{method="_OTHER",route="/orders/{order_id}",status="405"} 20.0' in (
+        metrics
+    )
+    spans = exporter.get_finished_spans()
+    assert {span.name for span in spans} == {"HTTP /orders/{order_id}"}
+    assert spans[0].attributes is not None
+    assert spans[0].attributes["http.request.method"] == "_OTHER"
+    assert spans[0].attributes["http.request.method_original"] == "MADEUP0"
