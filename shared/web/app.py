@@ -53,7 +53,15 @@ def create_service_app(
         finally:
             await host.stop()
 
-    app = FastAPI(title=title, lifespan=lifespan)
+    # FastAPI's own OpenTelemetry off: from 0.165 it turns on when a global tracer or meter
+    # provider is set (a process run under `opentelemetry-instrument`, say) and adds a second
+    # server span and three spans of its own operations to every request beside ours
+    # (HttpTelemetry), and metrics beside ours.
+    app = FastAPI(
+        title=title,
+        lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.host = host
     app.state.admin_token = admin_token
     app.state.dead_letters = dead_letters
