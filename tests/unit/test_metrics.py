@@ -37,3 +37,15 @@ def test_each_metrics_object_has_children_of_its_own() -> None:
     assert 'messages_acknowledged_total{event_type="OrderPlaced",queue="q"} 0.0' in (
         other.exposition().decode()
     )
+
+
+def test_the_process_and_its_garbage_collector_are_in_the_exposition() -> None:
+    text = Metrics().exposition().decode()
+
+    for name in (
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        'python_gc_collections_total{generation="2"}',
+        "python_info",
+    ):
+        assert f"\n{name}" in text, name
