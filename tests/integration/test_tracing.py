@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from inventory_service.config import InventorySettings
 from shared.contract import events as contracts
+from shared.contract.envelope import CloudEvent
 from shared.contract.topology import INVENTORY_ORDER_EVENTS, ORDER_EVENTS
 from shared.core.handlers import Event, PermanentError
 from shared.messaging.declare import declare
@@ -241,7 +242,8 @@ async def test_a_retried_message_shows_each_attempt_and_a_dead_letter_shows_its_
         async with BrokerProbe(broker_url) as probe:
             await eventually(runtime.readiness, lambda checks: all(checks.values()))
             parents = {}
-            for event in (recovers, doomed):
+
+            async def publish(event: CloudEvent) -> None:
                 with producer.start_as_current_span("publish") as span:
                     parents[event.id] = span.get_span_context()
                     await probe.publish(
@@ -249,7 +251,12 @@ async def test_a_retried_message_shows_each_attempt_and_a_dead_letter_shows_its_
                         factories.body(event),
                         **factories.properties(event, **headers_of(span)),
                     )
+
+            # One after the other: delivered together, the two would fail as a batch first
+            # and then one by one, two calls of the handler in one attempt.
+            await publish(recovers)
             await eventually(lambda: calls.get(recovers.id, 0), lambda n: n == 3)
+            await publish(doomed)
             await probe.collect(INVENTORY_ORDER_EVENTS.dead_letter_queue, 1)
 
             def attempts_ended() -> int:
