@@ -69,6 +69,17 @@ def listens_on(pid: int, port: int) -> bool:
     return False
 
 
+def python_output(code: str, *, timeout: float = 60.0) -> str:
+    """What `python -c code` prints, run with this interpreter from the project's root: for
+    what must not happen in the test run's own process (a frozen collector, a global tracer
+    provider stay for its life). Fails with the child's stderr if it fails."""
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def clean_environment(settings: Mapping[str, str], *, test_keys: bool = True) -> dict[str, str]:
     """The environment of a child process: what it needs from ours, the test run's event
     keys (tests.support.keys), plus `settings`."""

@@ -4,11 +4,9 @@ raised (shared.process.serve.settle_garbage_collector). Checked in a process of 
 freezing the test run's objects would change every test after this one."""
 
 import json
-import subprocess
-import sys
 import textwrap
 
-from tests.support.processes import ROOT
+from tests.support.processes import python_output
 
 # `serve` with what surrounds the settling replaced: no socket, a bare app, no server. The
 # server's `run` reports the collector as the server would find it.
@@ -34,11 +32,7 @@ SCRIPT = textwrap.dedent(
 
 
 def test_a_service_serves_with_what_it_built_frozen_and_a_higher_young_threshold() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    seen = json.loads(python_output(SCRIPT).strip().splitlines()[-1])
 
     assert seen["before"]["frozen"] == 0
     # Everything imported and built by then: the modules alone are tens of thousands.

@@ -4,11 +4,9 @@ telemetry would otherwise add a server span and spans of its operations. Checked
 of its own: a global provider, once set, stays for the life of the process."""
 
 import json
-import subprocess
-import sys
 import textwrap
 
-from tests.support.processes import ROOT
+from tests.support.processes import python_output
 
 SCRIPT = textwrap.dedent(
     """
@@ -53,10 +51,6 @@ SCRIPT = textwrap.dedent(
 
 
 def test_a_request_is_one_server_span_even_with_a_global_tracer_provider() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    spans = json.loads(result.stdout.strip().splitlines()[-1])
+    spans = json.loads(python_output(SCRIPT).strip().splitlines()[-1])
 
     assert spans == [["POST /orders/{order_id}", "ours"]]
