@@ -18,7 +18,8 @@ notifications = Table(
     "notifications",
     metadata,
     Column("id", Uuid, primary_key=True),
-    Column("order_id", Uuid, nullable=False, index=True),
+    # Looked up by order through the unique constraint's index, which leads with order_id.
+    Column("order_id", Uuid, nullable=False),
     Column("kind", String(32), nullable=False),
     Column("recipient", String(254), nullable=True),
     Column("subject", Text, nullable=False),
