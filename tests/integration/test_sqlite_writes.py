@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
 
 from shared.persistence.database import Database
+from shared.persistence.plain_sql import PlainSql
 
 
 @pytest.fixture
@@ -80,13 +82,26 @@ async def test_a_file_another_process_is_writing_is_waited_for_off_the_loop(
 ON_EITHER_WRITER = pytest.mark.parametrize("short", [True, False], ids=["loop", "thread"])
 
 
+# ... and the work may write through SQLAlchemy or, as the hot paths do, through the
+# driver's connection (PlainSql): either way what failed is rolled back.
+THROUGH_EITHER = pytest.mark.parametrize("driver", [False, True], ids=["sqlalchemy", "driver"])
+
+
+def _execute(conn: Connection, sql: str, *, driver: bool) -> None:
+    if driver:
+        PlainSql(conn).execute(sql)
+    else:
+        conn.execute(text(sql))
+
+
 @ON_EITHER_WRITER
+@THROUGH_EITHER
 async def test_a_failed_write_is_rolled_back_and_the_next_one_commits(
-    db: Database, short: bool
+    db: Database, short: bool, driver: bool
 ) -> None:
     def fails(conn: Connection) -> None:
-        conn.execute(text("INSERT INTO t (v) VALUES ('half')"))
-        conn.execute(text("INSERT INTO t (v) VALUES ('half')"))  # the unique constraint
+        _execute(conn, "INSERT INTO t (v) VALUES ('half')", driver=driver)
+        _execute(conn, "INSERT INTO t (v) VALUES ('half')", driver=driver)  # the unique constraint
 
     with pytest.raises(Exception, match="UNIQUE"):
         await db.run(fails, short=short)
@@ -95,11 +110,13 @@ async def test_a_failed_write_is_rolled_back_and_the_next_one_commits(
 
 
 @ON_EITHER_WRITER
+@THROUGH_EITHER
 async def test_a_commit_that_fails_leaves_no_transaction_open_for_the_next_write(
-    db: Database, short: bool
+    db: Database, short: bool, driver: bool
 ) -> None:
     """A deferred constraint fails at COMMIT, and SQLite leaves that transaction open: the
-    connection it happened on must not carry it into the next write."""
+    connection it happened on must not carry it into the next write. The failure is
+    SQLAlchemy's IntegrityError whoever wrote (what the order intake retries on)."""
 
     def schema(conn: Connection) -> None:
         conn.execute(text("CREATE TABLE parent (id INTEGER PRIMARY KEY)"))
@@ -113,10 +130,10 @@ async def test_a_commit_that_fails_leaves_no_transaction_open_for_the_next_write
     await db.run(schema)
 
     def orphan(conn: Connection) -> None:
-        conn.execute(text("INSERT INTO t (v) VALUES ('with the orphan')"))
-        conn.execute(text("INSERT INTO child (parent) VALUES (42)"))
+        _execute(conn, "INSERT INTO t (v) VALUES ('with the orphan')", driver=driver)
+        _execute(conn, "INSERT INTO child (parent) VALUES (42)", driver=driver)
 
-    with pytest.raises(Exception, match="FOREIGN KEY"):
+    with pytest.raises(IntegrityError, match="FOREIGN KEY"):
         await db.run(orphan, short=short)
     await db.run(_insert("next"), short=short)
     assert await _values(db) == ["next"]
