@@ -9,6 +9,8 @@ Revises: 0002
 Create Date: 2026-11-29
 """
 
+import contextlib
+
 from alembic import op
 
 revision = "0003"
@@ -18,27 +20,29 @@ depends_on = None
 
 
 def upgrade() -> None:
-    if op.get_context().dialect.name == "postgresql":
-        with op.get_context().autocommit_block():
-            op.drop_index(
-                "ix_notifications_order_id",
-                "notifications",
-                postgresql_concurrently=True,
-                if_exists=True,
-            )
-    else:
-        op.drop_index("ix_notifications_order_id", "notifications", if_exists=True)
+    with _outside_a_transaction_on_postgresql():
+        op.drop_index(
+            "ix_notifications_order_id",
+            "notifications",
+            postgresql_concurrently=True,
+            if_exists=True,
+        )
 
 
 def downgrade() -> None:
-    if op.get_context().dialect.name == "postgresql":
-        with op.get_context().autocommit_block():
-            op.create_index(
-                "ix_notifications_order_id",
-                "notifications",
-                ["order_id"],
-                postgresql_concurrently=True,
-                if_not_exists=True,
-            )
-    else:
-        op.create_index("ix_notifications_order_id", "notifications", ["order_id"])
+    with _outside_a_transaction_on_postgresql():
+        op.create_index(
+            "ix_notifications_order_id",
+            "notifications",
+            ["order_id"],
+            postgresql_concurrently=True,
+            if_not_exists=True,
+        )
+
+
+def _outside_a_transaction_on_postgresql() -> contextlib.AbstractContextManager[object]:
+    """CONCURRENTLY cannot run in a transaction; SQLite's change runs in the migration's."""
+    context = op.get_context()
+    if context.dialect.name == "postgresql":
+        return context.autocommit_block()
+    return contextlib.nullcontext()
