@@ -8,7 +8,8 @@ The server holds nothing for a client that does not use it: an idle connection i
 after `HTTP_KEEP_ALIVE_TIMEOUT` seconds, a request must be sent whole within
 `HTTP_READ_TIMEOUT` seconds (a connection that sends nothing, or its headers a byte at a
 time, is closed), the request line and headers are limited to `HTTP_MAX_HEADER_BYTES`
-(h11 answers 400 beyond), and past `HTTP_MAX_CONNECTIONS` connections requests get 503."""
+(431 beyond; shared.process.http_protocol), and past `HTTP_MAX_CONNECTIONS` connections
+requests get 503."""
 
 import asyncio
 import gc
@@ -18,12 +19,11 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
-import h11
 import uvicorn
 from fastapi import FastAPI
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from shared.persistence.migrations import SchemaBehind
+from shared.process.http_protocol import bounded_httptools
 from shared.process.logs import configure_logging
 from shared.process.runtime import Runtime
 from shared.process.settings import ServiceSettings
@@ -96,63 +96,16 @@ def server_config(settings: ServiceSettings, app: FastAPI) -> uvicorn.Config:
         log_config=None,
         access_log=False,
         loop="auto",
-        # h11, not httptools: it bounds the request line and headers, and the protocol below
-        # bounds the time they may take.
-        http=h11_with_read_timeout(settings.http_read_timeout),
+        http=bounded_httptools(
+            max_head_bytes=settings.http_max_header_bytes,
+            read_timeout=settings.http_read_timeout,
+        ),
         ws="none",
         lifespan="on",
         timeout_graceful_shutdown=15,
         timeout_keep_alive=settings.http_keep_alive_timeout,
-        h11_max_incomplete_event_size=settings.http_max_header_bytes,
         limit_concurrency=settings.http_max_connections,
     )
-
-
-def h11_with_read_timeout(seconds: float) -> type[H11Protocol]:
-    """uvicorn's h11 protocol, with a deadline for receiving each request: `seconds` from
-    the opening of the connection or the end of the previous response. (uvicorn times out
-    a connection idle *between* requests only; one that never sends a request, or sends
-    it slowly, would be held for ever.)"""
-
-    class H11WithReadTimeout(H11Protocol):
-        _deadline: asyncio.TimerHandle | None = None
-
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            super().connection_made(transport)  # type: ignore[arg-type]
-            self._watch()
-
-        def handle_events(self) -> None:
-            super().handle_events()
-            self._watch()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            self._watch()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._unwatch()
-            super().connection_lost(exc)
-
-        def _watch(self) -> None:
-            """A deadline runs while a request is awaited or arriving, none otherwise."""
-            receiving = self.conn.their_state in (h11.IDLE, h11.SEND_BODY)
-            if not receiving or self.transport.is_closing():
-                self._unwatch()
-            elif self._deadline is None:
-                self._deadline = self.loop.call_later(seconds, self._timed_out)
-
-        def _unwatch(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
-
-        def _timed_out(self) -> None:
-            self._deadline = None
-            if not self.transport.is_closing():
-                log.debug("closing a connection that sent no whole request in %ss", seconds)
-                self.transport.close()
-
-    return H11WithReadTimeout
 
 
 def listen(host: str, port: int) -> socket.socket:

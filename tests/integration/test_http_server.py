@@ -1,8 +1,9 @@
 """The HTTP server as `python -m <service>` configures it (shared.process.serve), on a real
 socket, against clients that hold on without sending a request: a connection that says
 nothing, one that sends its headers a byte at a time, one idle after its answer, one with
-headers too large, one too many; and bodies too large through the real server. The app is
-the shared web stack (errors, body limit) with one route; no broker is needed."""
+headers too large, one too many, one sending its body slowly, one framing its body two
+ways; and bodies too large through the real server. The app is the shared web stack
+(errors, body limit) with one route; no broker is needed."""
 
 import asyncio
 import time
@@ -23,6 +24,7 @@ READ_TIMEOUT = 1.0
 KEEP_ALIVE = 1
 MAX_CONNECTIONS = 4
 MAX_BODY = 2048
+MAX_HEAD = 4096
 
 
 class ServerSettings(ServiceSettings):
@@ -70,7 +72,7 @@ async def address() -> AsyncIterator[tuple[str, int]]:
     settings = ServerSettings(
         http_read_timeout=READ_TIMEOUT,
         http_keep_alive_timeout=KEEP_ALIVE,
-        http_max_header_bytes=4096,
+        http_max_header_bytes=MAX_HEAD,
         http_max_connections=MAX_CONNECTIONS,
         max_body_bytes=MAX_BODY,
     )
@@ -173,13 +175,82 @@ async def test_a_slow_answer_is_not_cut_by_the_read_timeout(address: tuple[str, 
     writer.close()
 
 
-async def test_headers_growing_past_the_limit_get_400_and_the_connection_is_closed(
+async def test_headers_growing_past_the_limit_get_431_and_the_connection_is_closed(
     address: tuple[str, int],
 ) -> None:
-    """The server buffers an unfinished request line and headers up to the limit, no more
-    (h11's max_incomplete_event_size)."""
+    """The server holds an unfinished request line and headers up to the limit, no more."""
     reader, writer = await connect(address)
     writer.write(b"GET /health/live HTTP/1.1\r\nHost: test\r\nX-Big: " + b"a" * 8000)
+
+    status, _, body = await response(reader)
+
+    assert status == 431
+    assert body == f"request line and headers larger than {MAX_HEAD} bytes".encode()
+    assert await seconds_until_closed(reader) < 1
+    writer.close()
+
+
+async def test_headers_past_the_limit_in_one_piece_get_431(address: tuple[str, int]) -> None:
+    reader, writer = await connect(address)
+    writer.write(request("GET", "/health/live", x_big="a" * (MAX_HEAD + 100)))
+
+    status, _, _ = await response(reader)
+
+    assert status == 431
+    assert await seconds_until_closed(reader) < 1
+    writer.close()
+
+
+async def test_headers_within_the_limit_are_served_with_their_body_and_the_next_request(
+    address: tuple[str, int],
+) -> None:
+    """Requests sent in one piece (pipelined), each with headers just under the limit."""
+    reader, writer = await connect(address)
+    padding = "a" * (MAX_HEAD - 300)
+    body = orjson.dumps({"text": "hello"})
+    one = request("POST", "/echo", body, content_type="application/json", x_pad=padding)
+    writer.write(one + one)
+
+    for _ in range(2):
+        status, _, answer = await response(reader)
+        assert (status, orjson.loads(answer)) == (200, {"text": "hello"})
+    writer.close()
+
+
+async def test_a_body_sent_slowly_is_cut_by_the_read_timeout(address: tuple[str, int]) -> None:
+    reader, writer = await connect(address)
+    writer.write(request("POST", "/echo", content_type="application/json", content_length="1000"))
+
+    async def trickle() -> None:
+        for _ in range(100):  # a byte every 0.1 s: 10 s, far past the timeout
+            writer.write(b" ")
+            await asyncio.sleep(0.1)
+
+    trickling = asyncio.create_task(trickle())
+    try:
+        held = await seconds_until_closed(reader)
+    finally:
+        trickling.cancel()
+    assert held < READ_TIMEOUT + 1
+    writer.close()
+
+
+async def test_a_request_framed_two_ways_is_refused(address: tuple[str, int]) -> None:
+    """Content-Length beside Transfer-Encoding: a proxy in front may frame the body one way
+    and the server the other (request smuggling), so the request is not served at all."""
+    reader, writer = await connect(address)
+    body = orjson.dumps({"text": "a"})
+    chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"  # served as chunked
+    writer.write(
+        request(
+            "POST",
+            "/echo",
+            chunked,
+            content_type="application/json",
+            content_length=str(len(chunked)),
+            transfer_encoding="chunked",
+        )
+    )
 
     status, _, _ = await response(reader)
 

@@ -34,10 +34,11 @@ def test_the_server_is_configured_from_the_environment(monkeypatch: pytest.Monke
 
     assert settings.max_body_bytes == 4096
     assert settings.http_read_timeout == 2.5
-    assert (config.timeout_keep_alive, config.h11_max_incomplete_event_size) == (3, 8192)
+    assert config.timeout_keep_alive == 3
+    assert (config.http.max_head_bytes, config.http.read_timeout) == (8192, 2.5)  # type: ignore[union-attr]
     assert config.limit_concurrency == 64
     assert config.ws == "none"
-    assert isinstance(config.http, type) and config.http.__name__ == "H11WithReadTimeout"
+    assert isinstance(config.http, type) and config.http.__name__ == "BoundedHttpTools"
 
 
 @pytest.mark.parametrize(
