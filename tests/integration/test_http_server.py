@@ -7,7 +7,7 @@ ways; and bodies too large through the real server. The app is the shared web st
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import ClassVar
 
 import orjson
@@ -102,6 +102,24 @@ async def seconds_until_closed(reader: asyncio.StreamReader, limit: float = 10.0
     return time.monotonic() - started
 
 
+async def seconds_held_while_trickling(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, piece: Callable[[int], str]
+) -> float:
+    """`seconds_until_closed` while the client sends `piece(n)` every 0.1 s for 10 s, far
+    past the read timeout."""
+
+    async def trickle() -> None:
+        for n in range(100):
+            writer.write(piece(n).encode())
+            await asyncio.sleep(0.1)
+
+    trickling = asyncio.create_task(trickle())
+    try:
+        return await seconds_until_closed(reader)
+    finally:
+        trickling.cancel()
+
+
 def request(method: str, path: str, body: bytes = b"", **headers: str) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", "Host: test"]
     lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
@@ -135,16 +153,8 @@ async def test_a_connection_sending_its_headers_slowly_is_closed_after_the_read_
     reader, writer = await connect(address)
     writer.write(b"GET /health/live HTTP/1.1\r\nHost: test\r\n")
 
-    async def trickle() -> None:
-        for n in range(100):  # one header every 0.1 s: 10 s, far past the timeout
-            writer.write(f"X-Slow-{n}: a\r\n".encode())
-            await asyncio.sleep(0.1)
+    held = await seconds_held_while_trickling(reader, writer, lambda n: f"X-Slow-{n}: a\r\n")
 
-    trickling = asyncio.create_task(trickle())
-    try:
-        held = await seconds_until_closed(reader)
-    finally:
-        trickling.cancel()
     assert held < READ_TIMEOUT + 1
     writer.close()
 
@@ -221,16 +231,8 @@ async def test_a_body_sent_slowly_is_cut_by_the_read_timeout(address: tuple[str,
     reader, writer = await connect(address)
     writer.write(request("POST", "/echo", content_type="application/json", content_length="1000"))
 
-    async def trickle() -> None:
-        for _ in range(100):  # a byte every 0.1 s: 10 s, far past the timeout
-            writer.write(b" ")
-            await asyncio.sleep(0.1)
+    held = await seconds_held_while_trickling(reader, writer, lambda _: " ")
 
-    trickling = asyncio.create_task(trickle())
-    try:
-        held = await seconds_until_closed(reader)
-    finally:
-        trickling.cancel()
     assert held < READ_TIMEOUT + 1
     writer.close()
 
