@@ -4,6 +4,7 @@ log file of its own."""
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -36,11 +37,35 @@ UNHANDLED = (
 
 
 def free_port() -> int:
-    """A port free now. Another process may take it before the child binds it (a service
-    of another pytest worker, given the same port): `listens_on` tells whose it is."""
-    with socket.socket() as sock:
+    """A port free now, below the kernel's range of ephemeral ports: one from that range (what
+    binding port 0 gives) can be taken before the child binds it as the local port of any
+    outgoing connection, or by a container's published port (it happened in CI: "cannot
+    listen ... Address already in use"). Another pytest worker may still pick the same port,
+    rarely: `listens_on` tells whose it is."""
+    last = min(_ephemeral_ports()[0], _LAST_PORT)
+    for _ in range(100 if last - _FIRST_PORT >= 1000 else 0):
+        port = _random.randrange(_FIRST_PORT, last)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # a machine whose ephemeral range starts low: any port
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+_FIRST_PORT, _LAST_PORT = 20_000, 32_768
+_random = random.SystemRandom()  # not the tests' seeded random: workers must differ
+
+
+def _ephemeral_ports() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32_768, 60_999  # Linux's default
 
 
 _LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
