@@ -73,6 +73,7 @@ class BoundedHttpTools(HttpToolsProtocol):
             self._too_large = True
             raise ValueError("request head too large")
         super().on_headers_complete()
+        self._watch()
 
     def on_message_complete(self) -> None:
         self._awaiting_head = True
@@ -109,10 +110,11 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     def _watch(self) -> None:
         """A deadline runs while a request is awaited or arriving, none while a request
-        received whole is being answered. Armed once for each request: a trickle does not
-        extend it."""
+        received whole is being answered, nor while a pipelined request waits for its turn
+        (uvicorn stops reading until then: its body could not arrive). Armed once for each
+        request: a trickle does not extend it."""
         answering = self.cycle is not None and not self.cycle.response_complete
-        waiting = self._receiving or not answering
+        waiting = (self._receiving or not answering) and not self.pipeline
         if not waiting or self.transport.is_closing():
             self._unwatch()
         elif self._deadline is None:

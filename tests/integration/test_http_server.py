@@ -227,6 +227,27 @@ async def test_headers_within_the_limit_are_served_with_their_body_and_the_next_
     writer.close()
 
 
+async def test_a_pipelined_request_waiting_for_its_turn_is_not_cut_by_the_read_timeout(
+    address: tuple[str, int],
+) -> None:
+    """The server reads nothing more while a pipelined request waits for the answer before
+    it: the wait is the server's, not the client's."""
+    reader, writer = await connect(address)
+    body = orjson.dumps({"text": "after the slow one"})
+    second = request("POST", "/echo", body, content_type="application/json")
+    head, _, _ = second.partition(b"\r\n\r\n")
+    writer.write(request("GET", "/slow") + head + b"\r\n\r\n")
+    await asyncio.sleep(0.2)
+    writer.write(body)  # arrives while the server has stopped reading
+
+    first_status, _, _ = await asyncio.wait_for(response(reader), 3 * READ_TIMEOUT + 5)
+    second_status, _, answer = await asyncio.wait_for(response(reader), 5)
+
+    assert (first_status, second_status) == (200, 200)
+    assert orjson.loads(answer) == {"text": "after the slow one"}
+    writer.close()
+
+
 async def test_a_body_sent_slowly_is_cut_by_the_read_timeout(address: tuple[str, int]) -> None:
     reader, writer = await connect(address)
     writer.write(request("POST", "/echo", content_type="application/json", content_length="1000"))
