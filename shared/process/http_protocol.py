@@ -17,9 +17,12 @@ also the stricter: a request framed by both Content-Length and Transfer-Encoding
 served (as chunked), is refused with 400, as are folded header lines."""
 
 import asyncio
+import logging
 from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+log = logging.getLogger(__name__)
 
 
 def bounded_httptools(*, max_head_bytes: int, read_timeout: float) -> type["BoundedHttpTools"]:
@@ -37,7 +40,6 @@ class BoundedHttpTools(HttpToolsProtocol):
     _receiving = True  # a request is awaited or arriving (its head or its body)
     _buffered = 0  # bytes read while the head was unfinished (what the parser holds)
     _head = 0  # bytes of the request's target and headers, as the parser gives them
-    _too_large = False
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -70,7 +72,6 @@ class BoundedHttpTools(HttpToolsProtocol):
         if self._head > self.max_head_bytes:
             # Raised through the parser, which stops and reports a callback error:
             # uvicorn then answers with `send_400_response`, below.
-            self._too_large = True
             raise ValueError("request head too large")
         super().on_headers_complete()
         self._watch()
@@ -90,13 +91,12 @@ class BoundedHttpTools(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def send_400_response(self, msg: str) -> None:
-        if self._too_large:
+        if self._head > self.max_head_bytes:
             self._refuse_head()
         else:
             super().send_400_response(msg)
 
     def _refuse_head(self) -> None:
-        self._too_large = True
         self._awaiting_head = False
         if not self.transport.is_closing():
             reason = f"request line and headers larger than {self.max_head_bytes} bytes"
@@ -128,4 +128,5 @@ class BoundedHttpTools(HttpToolsProtocol):
     def _timed_out(self) -> None:
         self._deadline = None
         if not self.transport.is_closing():
+            log.debug("closing a connection that sent no whole request in %ss", self.read_timeout)
             self.transport.close()
