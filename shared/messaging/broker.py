@@ -12,14 +12,16 @@ from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractExchange, AbstractRobustChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 from aio_pika.connection import make_url
+from pamqp.commands import Basic
 from yarl import URL
 
 from shared.contract import topology
 from shared.contract.envelope import CONTENT_TYPE
 from shared.contract.outbound import OutboundMessage
 from shared.messaging.declare import check, declare
+from shared.messaging.delivery import PERSISTENT, Outgoing, publish_confirmed
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +101,6 @@ class Broker:
         self._publish_timeout = publish_timeout
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None
-        self._exchanges: dict[str, AbstractExchange] = {}
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -123,22 +124,17 @@ class Broker:
             and not channel.is_closed
         )
 
-    async def publish(self, exchange: str, routing_key: str, message: aio_pika.Message) -> None:
+    async def publish(self, exchange: str, routing_key: str, message: Outgoing) -> None:
         """Publish and wait for the broker's confirm. Raises if the broker is unreachable,
         nacks the message, or cannot route it to any queue."""
         if not self.is_ready or self._channel is None:
             raise BrokerUnavailable("not connected to the broker")
-        target = self._exchanges.get(exchange)
-        if target is None:
-            if exchange == "":
-                target = self._channel.default_exchange
-            else:
-                target = await self._channel.get_exchange(exchange, ensure=False)
-            self._exchanges[exchange] = target
         # The whole call is bounded: a robust channel that is being restored would
         # otherwise wait for the connection without limit.
         async with asyncio.timeout(self._publish_timeout):
-            await target.publish(message, routing_key, mandatory=True)
+            # The channel under the robust one: a new one after each reconnection.
+            channel = await self._channel.get_underlay_channel()
+            await publish_confirmed(channel, exchange, routing_key, message)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -193,21 +189,21 @@ async def bounded(operation: Awaitable[Any], seconds: float, what: str) -> None:
         log.debug("could not %s: %r", what, exc)
 
 
-def amqp_message(
-    message: OutboundMessage, *, app_id: str, user_id: str | None = None
-) -> aio_pika.Message:
+def amqp_message(message: OutboundMessage, *, app_id: str, user_id: str | None = None) -> Outgoing:
     """The AMQP message for an encoded event: properties mirror the envelope (message id,
     type, correlation id), delivery persistent, its headers (signature) attached. `user_id`
     names the connection's user: the broker refuses it from anyone else."""
-    return aio_pika.Message(
+    return Outgoing(
         message.body,
-        headers=dict(message.headers),
-        user_id=user_id,
-        content_type=CONTENT_TYPE,
-        message_id=message.id,
-        type=message.event_type,
-        correlation_id=message.correlation_id,
-        timestamp=message.created_at,
-        app_id=app_id,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        Basic.Properties(
+            headers=dict(message.headers),
+            user_id=user_id,
+            content_type=CONTENT_TYPE,
+            message_id=message.id,
+            message_type=message.event_type,
+            correlation_id=message.correlation_id,
+            timestamp=message.created_at,
+            app_id=app_id,
+            delivery_mode=PERSISTENT,
+        ),
     )

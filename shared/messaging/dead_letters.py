@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
 from shared.contract import headers as h
 from shared.contract.topology import DELIVERY_LIMIT, QueueSpec
-from shared.messaging.delivery import copy_of
+from shared.messaging.delivery import Outgoing, copy_of, publish_confirmed
 
 
 @dataclass(frozen=True)
@@ -155,10 +154,11 @@ class DeadLetterQueue:
             for message in chosen:
                 try:
                     if replay:
-                        await channel.default_exchange.publish(
+                        await publish_confirmed(
+                            await channel.get_underlay_channel(),
+                            "",
+                            _target_queue(message, self.spec.name),
                             _replayed_copy(message),
-                            routing_key=_target_queue(message, self.spec.name),
-                            mandatory=True,
                         )
                     await message.ack()
                     done.append(message)
@@ -196,7 +196,7 @@ def _target_queue(message: AbstractIncomingMessage, default: str) -> str:
     return original if isinstance(original, str) and original else default
 
 
-def _replayed_copy(message: AbstractIncomingMessage) -> aio_pika.Message:
+def _replayed_copy(message: AbstractIncomingMessage) -> Outgoing:
     headers = {k: v for k, v in (message.headers or {}).items() if k not in h.FAILURE}
     previous = (message.headers or {}).get(h.REPLAY_COUNT, 0)
     headers[h.REPLAY_COUNT] = (previous if isinstance(previous, int) else 0) + 1

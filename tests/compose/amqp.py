@@ -16,6 +16,7 @@ from shared.contract.envelope import CloudEvent, new_event
 from shared.contract.outbound import OutboundMessage
 from shared.contract.signing import EventSigner
 from shared.messaging.broker import amqp_message
+from shared.messaging.delivery import Outgoing, publish_confirmed
 from tests.compose.stack import ComposeStack
 
 # The broker's users (docker/rabbitmq/definitions.template.json) and the .env variable
@@ -76,13 +77,12 @@ class BrokerClient:
 
         return asyncio.run(attempt())
 
-    def publish(self, user: str, exchange: str, messages: list[aio_pika.Message]) -> None:
+    def publish(self, user: str, exchange: str, messages: list[Outgoing]) -> None:
         """Publish as `user`, each message confirmed by the broker."""
 
         async def publish_all(channel: AbstractChannel) -> None:
-            target = await channel.get_exchange(exchange, ensure=False)
             for message in messages:
-                await target.publish(message, routing_key="", mandatory=True)
+                await publish_confirmed(await channel.get_underlay_channel(), exchange, "", message)
 
         refused = self.refusal(user, publish_all)
         assert refused is None, f"{user} could not publish to {exchange}: {refused}"
@@ -96,7 +96,7 @@ def forged(
     exchange: str,
     signer: EventSigner | None,
     user_id: str,
-) -> tuple[CloudEvent, aio_pika.Message]:
+) -> tuple[CloudEvent, Outgoing]:
     """A well-formed event, as its genuine producer would send it, but signed by `signer`
     (None: unsigned) and published by the broker user `user_id`."""
     event = new_event(type=event_type, source=source, data=data)

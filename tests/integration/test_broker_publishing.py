@@ -12,11 +12,13 @@ from typing import Any
 import aio_pika
 import pytest
 from aiormq.exceptions import PublishError
+from pamqp.commands import Basic
 
 from order_service.adapters import tables
 from order_service.adapters.migrations import MIGRATIONS
 from shared.contract.outbound import OutboundMessage
 from shared.messaging.broker import Broker
+from shared.messaging.delivery import Outgoing
 from shared.messaging.outbox_relay import OutboxRelay
 from shared.persistence.database import Database
 from shared.persistence.outbox_store import OutboxStore
@@ -60,7 +62,7 @@ async def test_an_event_no_queue_takes_is_refused_and_stays_in_the_outbox(
             NOBODY_LISTENS, aio_pika.ExchangeType.FANOUT, durable=True
         )
         with pytest.raises(PublishError):
-            await broker.publish(NOBODY_LISTENS, "", aio_pika.Message(b"{}"))
+            await broker.publish(NOBODY_LISTENS, "", Outgoing(b"{}", Basic.Properties()))
 
         await db.run(lambda conn: store.insert(conn, [OutboundMessage.of(event, NOBODY_LISTENS)]))
         task = asyncio.create_task(relay.run())

@@ -211,8 +211,8 @@ CATALOGUE: tuple[Mutation, ...] = (
         id="copy-not-persistent",
         guarantee="retry and dead-letter copies are persistent messages",
         file="shared/messaging/delivery.py",
-        find="delivery_mode=aio_pika.DeliveryMode.PERSISTENT,",
-        replace="delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,",
+        find="delivery_mode=PERSISTENT,",
+        replace="delivery_mode=1,  # not persistent",
         tests=(
             f"{DM}::test_a_retry_copy_goes_to_the_retry_queue_of_its_attempt_with_the_attempt_counted",
         ),
@@ -281,11 +281,15 @@ CATALOGUE: tuple[Mutation, ...] = (
     # --- an accepted order is never without its event ------------------------------------
     Mutation(
         id="publish-not-mandatory",
-        guarantee="an unroutable event is an error that keeps it in the outbox, not a loss",
-        file="shared/messaging/broker.py",
-        find="await target.publish(message, routing_key, mandatory=True)",
-        replace="await target.publish(message, routing_key, mandatory=False)",
-        tests=(f"{PUBLISHING}::test_an_event_no_queue_takes_is_refused_and_stays_in_the_outbox",),
+        guarantee="an unroutable event is an error that keeps it in the outbox, not a loss; "
+        "a replayed copy no queue takes is an error, and the letter stays",
+        file="shared/messaging/delivery.py",
+        find="        mandatory=True,\n",
+        replace="        mandatory=False,\n",
+        tests=(
+            f"{PUBLISHING}::test_an_event_no_queue_takes_is_refused_and_stays_in_the_outbox",
+            f"{DLQ_TOOLS}::test_a_dead_letter_whose_queue_is_gone_stays_in_the_dlq_when_replayed",
+        ),
         quick=True,
     ),
     Mutation(
@@ -309,8 +313,8 @@ CATALOGUE: tuple[Mutation, ...] = (
         id="event-not-persistent",
         guarantee="published events are persistent messages",
         file="shared/messaging/broker.py",
-        find="delivery_mode=aio_pika.DeliveryMode.PERSISTENT,",
-        replace="delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,",
+        find="delivery_mode=PERSISTENT,",
+        replace="delivery_mode=1,  # not persistent",
         tests=(f"{DM}::test_a_confirmed_publish_is_marked_published",),
         quick=True,
     ),
@@ -604,35 +608,27 @@ CATALOGUE: tuple[Mutation, ...] = (
         ),
     ),
     Mutation(
-        id="replay-not-mandatory",
-        guarantee="a replayed copy no queue takes is an error, and the letter stays",
-        file="shared/messaging/dead_letters.py",
-        find="                            mandatory=True,\n",
-        replace="                            mandatory=False,\n",
-        tests=(
-            f"{DLQ_TOOLS}::test_a_dead_letter_whose_queue_is_gone_stays_in_the_dlq_when_replayed",
-        ),
-    ),
-    Mutation(
         id="replay-acks-before-its-copy-is-confirmed",
         guarantee="a dead letter leaves the DLQ only once its replayed copy is confirmed",
         file="shared/messaging/dead_letters.py",
         find=(
             "                    if replay:\n"
-            "                        await channel.default_exchange.publish(\n"
+            "                        await publish_confirmed(\n"
+            "                            await channel.get_underlay_channel(),\n"
+            '                            "",\n'
+            "                            _target_queue(message, self.spec.name),\n"
             "                            _replayed_copy(message),\n"
-            "                            routing_key=_target_queue(message, self.spec.name),\n"
-            "                            mandatory=True,\n"
             "                        )\n"
             "                    await message.ack()\n"
         ),
         replace=(
             "                    await message.ack()\n"
             "                    if replay:\n"
-            "                        await channel.default_exchange.publish(\n"
+            "                        await publish_confirmed(\n"
+            "                            await channel.get_underlay_channel(),\n"
+            '                            "",\n'
+            "                            _target_queue(message, self.spec.name),\n"
             "                            _replayed_copy(message),\n"
-            "                            routing_key=_target_queue(message, self.spec.name),\n"
-            "                            mandatory=True,\n"
             "                        )\n"
         ),
         tests=(

@@ -38,6 +38,7 @@ from shared.contract.events import ORDER_SOURCE, SCHEMAS, OrderPlacedV1, StockRe
 from shared.contract.signing import EventSigner
 from shared.contract.topology import ORDER_EVENTS, QueueSpec
 from shared.core.handlers import Event, PermanentError, Subscription, handles, one_at_a_time
+from shared.messaging.delivery import Outgoing
 from shared.messaging.outbox_relay import OutboxRelay
 from shared.messaging.processing import BatchProcessor
 from shared.persistence.database import Database
@@ -170,11 +171,15 @@ class FakeDelivery:
 class Published:
     exchange: str
     routing_key: str
-    message: aio_pika.Message
+    message: Outgoing
+
+    @property
+    def properties(self) -> Basic.Properties:
+        return self.message.properties
 
     @property
     def headers(self) -> dict[str, Any]:
-        return dict(self.message.headers or {})
+        return dict(self.properties.headers or {})
 
 
 def unconfirmed() -> BaseException:
@@ -196,20 +201,20 @@ class FakePublisher:
     journal: list[tuple[Any, ...]]
     is_ready: bool = True
     # Returns the error to raise for a publish, or None to confirm it.
-    refuse: Callable[[str, str, aio_pika.Message], BaseException | None] | None = None
+    refuse: Callable[[str, str, Outgoing], BaseException | None] | None = None
     confirmed: list[Published] = field(default_factory=list)
     refused: list[Published] = field(default_factory=list)
 
-    async def publish(self, exchange: str, routing_key: str, message: aio_pika.Message) -> None:
+    async def publish(self, exchange: str, routing_key: str, message: Outgoing) -> None:
         await asyncio.sleep(0)  # a confirm is a round trip: let others run meanwhile
         published = Published(exchange, routing_key, message)
         error = self.refuse(exchange, routing_key, message) if self.refuse else None
         if error is not None:
             self.refused.append(published)
-            self.journal.append(("refused", message.message_id, exchange, routing_key))
+            self.journal.append(("refused", message.properties.message_id, exchange, routing_key))
             raise error
         self.confirmed.append(published)
-        self.journal.append(("confirmed", message.message_id, exchange, routing_key))
+        self.journal.append(("confirmed", message.properties.message_id, exchange, routing_key))
 
 
 # --- the world under test -------------------------------------------------------------------
@@ -242,7 +247,9 @@ class World:
         return delivery.outcome
 
     def copies_of(self, delivery: FakeDelivery) -> list[Published]:
-        return [p for p in self.publisher.confirmed if p.message.message_id == delivery.message_id]
+        return [
+            p for p in self.publisher.confirmed if p.properties.message_id == delivery.message_id
+        ]
 
     def index(self, *entry: Any) -> int:
         return next(i for i, e in enumerate(self.journal) if e[: len(entry)] == entry)
@@ -425,7 +432,7 @@ async def test_a_message_whose_copy_is_not_confirmed_goes_back_to_the_queue_and_
     failing = world.channel.deliver(bad(), message_id="bad")
     deliveries += [failing, world.channel.event(good[1])]
     world.publisher.refuse = lambda exchange, key, message: (
-        refusal() if message.message_id == "bad" else None
+        refusal() if message.properties.message_id == "bad" else None
     )
 
     await world.process(*deliveries)
@@ -465,8 +472,8 @@ async def test_a_retry_copy_goes_to_the_retry_queue_of_its_attempt_with_the_atte
     assert copy.headers["traceparent"] == "00-abc-01"
     assert h.DELIVERY_COUNT not in copy.headers
     assert copy.message.body == delivery.body
-    assert copy.message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
-    assert (copy.message.type, copy.message.app_id) == (event.type, delivery.app_id)
+    assert copy.properties.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    assert (copy.properties.message_type, copy.properties.app_id) == (event.type, delivery.app_id)
     assert world.outcome(delivery) == "ack"
 
 
@@ -655,7 +662,7 @@ async def test_one_bad_message_does_not_keep_the_others_of_its_batch_from_their_
     good = [events[0].id, events[2].id, events[3].id]
     assert world.effects() == good
     assert world.inbox() == sorted(good)
-    assert {p.message.message_id for p in world.publisher.confirmed} == {
+    assert {p.properties.message_id for p in world.publisher.confirmed} == {
         events[1].id,
         events[4].id,
     }
@@ -706,7 +713,7 @@ class Relaying:
             return {row[0]: row[1:] for row in conn.execute(query)}
 
     def confirmed_ids(self) -> list[str]:
-        return [p.message.message_id or "" for p in self.publisher.confirmed]
+        return [p.properties.message_id or "" for p in self.publisher.confirmed]
 
 
 @pytest.fixture
@@ -761,8 +768,8 @@ async def test_a_confirmed_publish_is_marked_published(relaying: Relaying) -> No
     assert sorted(relaying.confirmed_ids()) == sorted(ids)
     for sent in relaying.publisher.confirmed:
         assert (sent.exchange, sent.routing_key) == (ORDER_EVENTS, "")
-        assert sent.message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
-        assert sent.message.app_id == "test-service"
+        assert sent.properties.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+        assert sent.properties.app_id == "test-service"
     assert {i: relaying.rows()[i][1:] for i in ids} == {i: (1, None) for i in ids}
     for sent in relaying.publisher.confirmed:
         assert keys.verify(sent.headers, sent.message.body) == "order", "signed when staged"

@@ -309,21 +309,23 @@ def test_the_amqp_message_mirrors_the_envelope_in_message_properties() -> None:
     cause = new_event(type="Asked", source="/asker", data=a_greeting())
     event = new_event(type="Greeted", source="/greeter", data=a_greeting(), cause=cause)
 
-    message = amqp_message(OutboundMessage.of(event, "greetings"), app_id="greeter")
+    body, properties = amqp_message(OutboundMessage.of(event, "greetings"), app_id="greeter")
 
-    assert message.body == encode(event)
-    assert message.message_id == event.id
-    assert message.type == "Greeted"
-    assert message.correlation_id == cause.id
-    assert message.content_type == CONTENT_TYPE == "application/cloudevents+json"
-    assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
-    assert message.app_id == "greeter"
+    assert body == encode(event)
+    assert properties.message_id == event.id
+    assert properties.message_type == "Greeted"
+    assert properties.correlation_id == cause.id
+    assert properties.content_type == CONTENT_TYPE == "application/cloudevents+json"
+    assert properties.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    assert properties.app_id == "greeter"
 
 
 def test_the_amqp_message_uses_the_event_id_as_correlation_id_when_the_event_has_none() -> None:
     event = decode(body(raw_event()))
 
-    assert amqp_message(OutboundMessage.of(event, "x"), app_id="a").correlation_id == "evt-1"
+    message = amqp_message(OutboundMessage.of(event, "x"), app_id="a")
+
+    assert message.properties.correlation_id == "evt-1"
 
 
 def test_headers_added_to_an_outbound_message_keep_everything_else_and_the_original() -> None:
