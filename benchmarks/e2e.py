@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -24,14 +24,23 @@ from benchmarks.workers import read_result
 from tests.support.polling import eventually
 from tests.support.processes import free_port
 
+if TYPE_CHECKING:
+    from benchmarks.floor import Floor
+
 SERVICES = ("order", "inventory", "notification")
 STOCK_PER_SKU = 10_000_000
 NOTIFICATIONS_PER_ORDER = 2
 
 
 async def run_e2e(
-    cfg: BenchConfig, workdir: Path, monitor: Monitor, backend: str = databases.SQLITE
+    cfg: BenchConfig,
+    workdir: Path,
+    monitor: Monitor,
+    backend: str = databases.SQLITE,
+    floor: "Floor | None" = None,
 ) -> dict[str, Any]:
+    """With `floor`, the floor takes a turn at each fixed rate just before and just after
+    the system's (results under "floor")."""
     # SQLite's phase keeps the names it always had; PostgreSQL's has a folder of its own.
     suffix = "" if backend == databases.SQLITE else f"-{backend}"
     if suffix:
@@ -39,12 +48,15 @@ async def run_e2e(
         workdir.mkdir()
     async with running_system(cfg, workdir, monitor, backend, f"e2e{suffix}") as system:
         warmup = await system.place("warmup", cfg.warmup_orders, rate=None)
-        at_rates = {
-            f"{rate:g}": await system.place(
-                f"rate-{rate:g}", round(rate * cfg.rate_seconds), rate=rate
-            )
-            for rate in cfg.rates
-        }
+        at_rates: dict[str, dict[str, Any]] = {}
+        floors: dict[str, dict[str, Any]] = {}
+        for rate in cfg.rates:
+            tag, count = f"{rate:g}", round(rate * cfg.rate_seconds)
+            before = await floor.turn(f"{tag}-before", count, rate) if floor else None
+            at_rates[tag] = await system.place(f"rate-{tag}", count, rate=rate)
+            if floor is not None and before is not None:
+                after = await floor.turn(f"{tag}-after", count, rate)
+                floors[tag] = floor.at(rate, count, [before, after])
         at_rate = at_rates.get(f"{cfg.rate:g}") or await system.place(
             "rate", cfg.rate_orders, rate=cfg.rate
         )
@@ -52,7 +64,8 @@ async def run_e2e(
             cfg.py_spy, system.services["order"].pid, cfg.output_dir, f"order-saturation{suffix}"
         ):
             saturation = await system.place("saturation", cfg.saturation_orders, rate=None)
-    return {"warmup": warmup, "rate": at_rate, "rates": at_rates, "saturation": saturation}
+    results = {"warmup": warmup, "rate": at_rate, "rates": at_rates, "saturation": saturation}
+    return {**results, "floor": floors} if floor is not None else results
 
 
 @asynccontextmanager

@@ -10,6 +10,7 @@ from shared.contract import events as contracts
 from shared.contract.events import event_of
 from shared.contract.outbound import OutboundMessage
 from shared.messaging.broker import amqp_message
+from shared.messaging.delivery import Outgoing
 from tests.support import keys
 
 
@@ -42,8 +43,8 @@ def order_placed(n: int, skus: int) -> aio_pika.Message:
         source=contracts.ORDER_SOURCE,
     )
     message = OutboundMessage.of(event, "")
-    return amqp_message(
-        message.with_headers(keys.signed(message.body, "order")), app_id="benchmarks"
+    return _aio_pika_message(
+        amqp_message(message.with_headers(keys.signed(message.body, "order")), app_id="benchmarks")
     )
 
 
@@ -60,6 +61,25 @@ def stock_reserved() -> aio_pika.Message:
         source=contracts.INVENTORY_SOURCE,
     )
     message = OutboundMessage.of(event, "")
-    return amqp_message(
-        message.with_headers(keys.signed(message.body, "inventory")), app_id="benchmarks"
+    return _aio_pika_message(
+        amqp_message(
+            message.with_headers(keys.signed(message.body, "inventory")), app_id="benchmarks"
+        )
+    )
+
+
+def _aio_pika_message(message: Outgoing) -> aio_pika.Message:
+    """The message as a bare aio-pika program builds it (the floor publishes these through
+    aio-pika's exchange; the services publish pamqp's properties straight on the channel)."""
+    properties = message.properties
+    return aio_pika.Message(
+        message.body,
+        headers=properties.headers,
+        content_type=properties.content_type,
+        message_id=properties.message_id,
+        type=properties.message_type,
+        correlation_id=properties.correlation_id,
+        timestamp=properties.timestamp,
+        app_id=properties.app_id,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
     )

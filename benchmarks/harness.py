@@ -21,7 +21,7 @@ from benchmarks.backlog import run_backlog
 from benchmarks.config import BenchConfig
 from benchmarks.drain import run_drain
 from benchmarks.e2e import calibrate_loadgen, run_e2e
-from benchmarks.floor import run_floor
+from benchmarks.floor import running_floor
 from benchmarks.footprint import Monitor
 from benchmarks.pipeline import run_pipeline
 from benchmarks.procs import broker_disruptions
@@ -54,11 +54,17 @@ async def run(cfg: BenchConfig) -> dict[str, Any]:
             pipeline = await run_pipeline(cfg, workdir, monitor)
             _step("load generator against a trivial server", started)
             calibration = await calibrate_loadgen(cfg, workdir)
-            _step("the floor: bare aio-pika doing each service's broker work", started)
-            floor = await run_floor(cfg, workdir, monitor)
-            _step("end to end over HTTP (warm-up, fixed rates, saturation)", started)
-            with monitor.peaks_into(sqlite_peaks):
-                e2e = await run_e2e(cfg, workdir, monitor)
+            _step(
+                "end to end over HTTP (warm-up, fixed rates with the floor's turns beside "
+                "them, saturation)",
+                started,
+            )
+            async with running_floor(cfg, workdir, monitor) as floor_processes:
+                with monitor.peaks_into(sqlite_peaks):
+                    e2e = await run_e2e(cfg, workdir, monitor, floor=floor_processes)
+            floor = e2e.pop("floor")
+            for name in [name for name in sqlite_peaks if name.startswith("floor-")]:
+                del sqlite_peaks[name]  # compared with PostgreSQL's pass, which has none
             _step("tracing off and on (OTLP export), at the fixed rate", started)
             tracing = await run_tracing_cost(cfg, workdir, monitor)
             _step("consumer drain (raw, FastStream, inventory service)", started)
