@@ -124,7 +124,7 @@ class AmqpDelivery:
 
 
 class NotConfirmed(Exception):
-    pass
+    """The broker's answer to a publish was not a confirm."""
 
 
 class Outgoing(NamedTuple):
