@@ -52,11 +52,11 @@ async def run_e2e(
         floors: dict[str, dict[str, Any]] = {}
         for rate in cfg.rates:
             tag, count = f"{rate:g}", round(rate * cfg.rate_seconds)
-            before = await floor.turn(f"{tag}-before", count, rate) if floor else None
+            turns = [await floor.turn(f"{tag}-before", count, rate)] if floor else []
             at_rates[tag] = await system.place(f"rate-{tag}", count, rate=rate)
-            if floor is not None and before is not None:
-                after = await floor.turn(f"{tag}-after", count, rate)
-                floors[tag] = floor.at(rate, count, [before, after])
+            if floor is not None:
+                turns.append(await floor.turn(f"{tag}-after", count, rate))
+                floors[tag] = floor.at(rate, count, turns)
         at_rate = at_rates.get(f"{cfg.rate:g}") or await system.place(
             "rate", cfg.rate_orders, rate=cfg.rate
         )
