@@ -6,15 +6,16 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from aio_pika.connection import make_url
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Connection, MetaData, Table
 
 from shared.contract.events import SCHEMAS, EventSchemas
+from shared.core.group_commit import GroupCommit
 from shared.core.handlers import Subscription
-from shared.core.uow import UnitOfWork
+from shared.core.uow import Transactions, UnitOfWork
 from shared.messaging.broker import Broker
 from shared.messaging.consumer import Consumer
 from shared.messaging.dead_letters import DeadLetterDesk
@@ -105,12 +106,23 @@ class Runtime(Generic[UowT]):
             signer=keys.signer_for(settings) if outbox is not None else None,
             on_committed=self.relay.committed if self.relay is not None else None,
         )
+        # Several consumers share one committer that lingers a moment when idle: what they
+        # take within `consumer_linger_seconds` of each other (the events of one order
+        # through different queues) commits in one transaction (shared.core.group_commit).
+        self._shared: GroupCommit[Callable[[UowT], Any], Any, UowT] | None = None
+        consumer_transactions: Transactions[UowT] = self.transactions
+        if len(subscriptions) > 1 and settings.consumer_linger_seconds > 0:
+            self._shared = GroupCommit(
+                self.transactions, _each_in_turn, linger=settings.consumer_linger_seconds
+            )
+            # `submit(work)` answers what `work` returned: Transactions, for each work's type.
+            consumer_transactions = cast(Transactions[UowT], self._shared.submit)
         self.consumers = [
             Consumer(
                 BatchProcessor(
                     subscription,
                     service=app_id,
-                    transactions=self.transactions,
+                    transactions=consumer_transactions,
                     schemas=schemas,
                     publisher=self.broker,
                     verifier=verifier,
@@ -166,6 +178,8 @@ class Runtime(Generic[UowT]):
         self.broker.start()
         if self.relay is not None:
             self._spawn(self.relay.run(), "outbox-relay")
+        if self._shared is not None:
+            self._spawn(self._shared.run(), "consumer-commits")
         if self.consumers:
             self._spawn(self._start_consumers(), "start-consumers")
             watched = [n for c in self.consumers for n in (c.name, c.spec.dead_letter_queue)]
@@ -279,3 +293,10 @@ def _where(task: asyncio.Task[Any]) -> str:
 def _report_crash(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.critical("background task %s died", task.get_name(), exc_info=task.exception())
+
+
+def _each_in_turn(works: Sequence[Callable[[Any], Any]], uow: Any) -> list[Any]:
+    """The consumers' batches handed to one transaction, applied in turn. One that raises
+    fails the whole transaction, which GroupCommit then retries one batch at a time: a
+    batch never commits beside another's half-done writes."""
+    return [work(uow) for work in works]

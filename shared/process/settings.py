@@ -74,6 +74,10 @@ class ServiceSettings(BaseSettings):
     # Consumers
     prefetch_count: int = Field(default=256, ge=1, le=65535)
     consumer_batch_size: int = Field(default=64, ge=1)
+    # With several consumers (the notification service's two queues): how long a message
+    # that finds the service idle waits for the others' before its transaction, so that
+    # what arrives together commits together (shared.core.group_commit). 0: never waits.
+    consumer_linger_seconds: float = Field(default=0.005, ge=0, le=1)
     retry_delays: Annotated[tuple[float, ...], NoDecode] = (1.0, 5.0, 30.0)
 
     # Outbox relay
