@@ -10,7 +10,9 @@ With a `linger`, a command that finds the committer idle is held back that long 
 company: what arrives meanwhile commits with it. The service's consumers use it so that
 the events of one order arriving through different queues a few milliseconds apart
 commit in one transaction, one flush to disk instead of one each. A busy committer never
-lingers: what queued while it committed goes at once.
+lingers: what queued while it committed goes at once; nor does it wait any longer once
+`parties` commands are in hand (each consumer hands over one batch at a time: when every
+one has, no one else can come).
 """
 
 import asyncio
@@ -53,12 +55,15 @@ class GroupCommit(Generic[CommandT, ResultT, UowT]):
         max_batch: int = 256,
         retryable: tuple[type[Exception], ...] = (),
         linger: float = 0.0,
+        parties: int | None = None,
     ) -> None:
         self._transactions = transactions
         self._apply = apply
         self._max_batch = max_batch
         self._retryable = retryable
         self._linger = linger
+        self._parties = parties or max_batch
+        self._arrived = asyncio.Event()
         self._queue: asyncio.Queue[_Pending[CommandT, ResultT]] = asyncio.Queue()
         self._in_hand: list[_Pending[CommandT, ResultT]] = []  # taken, not yet committed
 
@@ -66,6 +71,7 @@ class GroupCommit(Generic[CommandT, ResultT, UowT]):
         """Apply `command` in the next transaction; return its result once committed."""
         pending: _Pending[CommandT, ResultT] = _Pending(command)
         self._queue.put_nowait(pending)
+        self._arrived.set()
         return await pending.future
 
     async def run(self) -> None:
@@ -84,11 +90,23 @@ class GroupCommit(Generic[CommandT, ResultT, UowT]):
             idle = self._queue.empty()
             batch = self._in_hand = [await self._queue.get()]
             if idle and self._linger > 0:
-                await asyncio.sleep(self._linger)
+                await self._company(len(batch))
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             yield [p for p in batch if not p.future.cancelled()]
             self._in_hand = []
+
+    async def _company(self, in_hand: int) -> None:
+        """Wait out the linger, or until `parties` commands are in hand or queued."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._linger
+        while in_hand + self._queue.qsize() < self._parties:
+            self._arrived.clear()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._arrived.wait()
+            except TimeoutError:
+                return
 
     async def _commit(self, batch: list[_Pending[CommandT, ResultT]]) -> None:
         if not batch:

@@ -113,7 +113,10 @@ class Runtime(Generic[UowT]):
         consumer_transactions: Transactions[UowT] = self.transactions
         if len(subscriptions) > 1 and settings.consumer_linger_seconds > 0:
             self._shared = GroupCommit(
-                self.transactions, _each_in_turn, linger=settings.consumer_linger_seconds
+                self.transactions,
+                _each_in_turn,
+                linger=settings.consumer_linger_seconds,
+                parties=len(subscriptions),
             )
             # `submit(work)` answers what `work` returned: Transactions, for each work's type.
             consumer_transactions = cast(Transactions[UowT], self._shared.submit)

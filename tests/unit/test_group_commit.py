@@ -54,10 +54,34 @@ async def test_what_arrives_while_an_idle_committer_lingers_commits_in_one_trans
         first = asyncio.create_task(group.submit("a"))
         await asyncio.sleep(0.02)
         second = asyncio.create_task(group.submit("b"))
-        assert await asyncio.wait_for(asyncio.gather(first, second), 5) == ["done a", "done b"]
+        assert list(await asyncio.wait_for(asyncio.gather(first, second), 5)) == [
+            "done a",
+            "done b",
+        ]
     finally:
         committer.cancel()
     assert recorder.transactions == [["a", "b"]]
+
+
+async def test_once_every_party_has_handed_over_the_committer_lingers_no_longer() -> None:
+    recorder = Recorder()
+    group = GroupCommit(recorder, apply, linger=10.0, parties=2)
+    committer = await running(group)
+    loop = asyncio.get_running_loop()
+    try:
+        started = loop.time()
+        first = asyncio.create_task(group.submit("a"))
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(group.submit("b"))
+        assert list(await asyncio.wait_for(asyncio.gather(first, second), 5)) == [
+            "done a",
+            "done b",
+        ]
+        waited = loop.time() - started
+    finally:
+        committer.cancel()
+    assert recorder.transactions == [["a", "b"]]
+    assert waited < 5  # not the linger's 10 s: both parties were in
 
 
 async def test_without_a_linger_a_lone_command_commits_at_once_on_its_own() -> None:
