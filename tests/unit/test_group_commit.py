@@ -46,18 +46,20 @@ async def running(group: GroupCommit[str, str, UnitOfWork]) -> asyncio.Task[None
     return task
 
 
+async def a_then_b(group: GroupCommit[str, str, UnitOfWork], gap: float) -> list[str]:
+    """Submit "a", then "b" `gap` seconds later; their answers."""
+    first = asyncio.create_task(group.submit("a"))
+    await asyncio.sleep(gap)
+    second = asyncio.create_task(group.submit("b"))
+    return list(await asyncio.wait_for(asyncio.gather(first, second), 5))
+
+
 async def test_what_arrives_while_an_idle_committer_lingers_commits_in_one_transaction() -> None:
     recorder = Recorder()
     group = GroupCommit(recorder, apply, linger=0.2)
     committer = await running(group)
     try:
-        first = asyncio.create_task(group.submit("a"))
-        await asyncio.sleep(0.02)
-        second = asyncio.create_task(group.submit("b"))
-        assert list(await asyncio.wait_for(asyncio.gather(first, second), 5)) == [
-            "done a",
-            "done b",
-        ]
+        assert await a_then_b(group, 0.02) == ["done a", "done b"]
     finally:
         committer.cancel()
     assert recorder.transactions == [["a", "b"]]
@@ -70,13 +72,7 @@ async def test_once_every_party_has_handed_over_the_committer_lingers_no_longer(
     loop = asyncio.get_running_loop()
     try:
         started = loop.time()
-        first = asyncio.create_task(group.submit("a"))
-        await asyncio.sleep(0.05)
-        second = asyncio.create_task(group.submit("b"))
-        assert list(await asyncio.wait_for(asyncio.gather(first, second), 5)) == [
-            "done a",
-            "done b",
-        ]
+        assert await a_then_b(group, 0.05) == ["done a", "done b"]
         waited = loop.time() - started
     finally:
         committer.cancel()
